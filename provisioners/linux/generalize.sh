@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# generalize.sh — deprovision the build VM so it can be captured as an image. Runs LAST.
+#
+# `waagent -force -deprovision+user` deletes the build user (Packer's communicator user) and
+# its home, the SSH host keys (new ones are made at first boot), DHCP leases, the resolver
+# configuration and the root password; then shell history is switched off and disks are
+# flushed, as Packer's azure-arm documentation prescribes. Nothing may run after this script.
+set -euo pipefail
+
+if ! command -v waagent >/dev/null 2>&1; then
+  echo "generalize: waagent is not installed; run install-azure-agent.sh before this script" >&2
+  exit 1
+fi
+
+waagent -force -deprovision+user
+export HISTSIZE=0 && sync
+echo "generalize: deprovisioned; the VM must not be used again except to capture it"
