@@ -1,0 +1,376 @@
+"""``ChrootBackend``: the sandbox's real machines, Debian root filesystems run as chroots.
+
+See vm.py for the layout of one VM and rootfs.py for the base images. This module ties them
+to the ``MachineBackend`` contract (imageforge/sandbox/backend.py) and makes it thread-safe:
+one lock per VM key serialises the operations on one VM, operations on different VMs run in
+parallel, and a short registry lock guards the table of running VMs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from imageforge.errors import SandboxError
+from imageforge.sandbox.backend import (
+    SANDBOX_SSH_PORT,
+    BaseImage,
+    Endpoint,
+    OsProfile,
+    ProgressCallback,
+)
+from imageforge.sandbox.machines import vm
+from imageforge.sandbox.machines.rootfs import RootfsCache
+from imageforge.sandbox.machines.tree import copy_tree, remove_tree
+
+NOT_ROOT = (
+    "the sandbox needs root: it runs VMs as chroots with their own namespaces and mounts; "
+    "run as root"
+)
+
+#: Default seconds from starting a VM's init until its sshd must answer with a banner.
+BOOT_TIMEOUT = 90.0
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: Characters overlayfs' mount options cannot carry in a path.
+_OVERLAY_UNSAFE = set(",:=\\\n")
+
+#: Prefix of temporary directories next to a capture or replica being written.
+PARTIAL_PREFIX = ".imageforge-partial-"
+
+
+@dataclass
+class _Running:
+    """A VM this backend instance started and has not stopped."""
+
+    process: subprocess.Popen  # unshare, the parent of the VM's init
+    endpoint: Endpoint
+
+
+class ChrootBackend:
+    """Runs sandbox VMs as chroots in their own namespaces, with their own sshd.
+
+    ``state_dir`` holds the VMs (``vms/<vm_key>/``) and the journal of partially written
+    images (``partial/``); ``cache_dir`` holds the debootstrapped base trees. Raises
+    SandboxError when not run as root.
+    """
+
+    def __init__(
+        self, state_dir: Path, cache_dir: Path, *, boot_timeout: float = BOOT_TIMEOUT
+    ) -> None:
+        if os.geteuid() != 0:
+            raise SandboxError(NOT_ROOT)
+        for tool in ("unshare", "mount", "cp"):
+            if shutil.which(tool) is None:
+                raise SandboxError(
+                    f"{tool} is not installed; the sandbox needs it to run VMs "
+                    "(Debian packages util-linux, mount, coreutils)"
+                )
+        self.state_dir = Path(state_dir).absolute()
+        self.cache_dir = Path(cache_dir).absolute()
+        self.boot_timeout = boot_timeout
+        self.rootfs = RootfsCache(self.cache_dir)
+        self._vms_dir = self.state_dir / "vms"
+        self._partial_dir = self.state_dir / "partial"
+        if _OVERLAY_UNSAFE & set(str(self._vms_dir)):
+            raise SandboxError(
+                f"sandbox state dir {self.state_dir} contains one of , : = \\ which overlayfs "
+                "mount options cannot carry; choose another state dir"
+            )
+        self._vms_dir.mkdir(parents=True, exist_ok=True)
+        self._partial_dir.mkdir(parents=True, exist_ok=True)
+        self._registry_lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._running: dict[str, _Running] = {}
+
+    # -- MachineBackend ---------------------------------------------------------------------
+
+    def boot(
+        self, vm_key: str, *, source: BaseImage | Path, profile: OsProfile, address: str
+    ) -> Endpoint:
+        """Boot a VM from a base image or a captured image; return once its sshd answers.
+
+        Booting a key that is already running returns its endpoint; booting a stopped (not
+        generalized) VM starts it again from its own disk without a new first boot.
+        """
+        _check_key(vm_key)
+        _check_address(address)
+        _check_profile(profile)
+        paths = self._paths(vm_key)
+        with self._locked(vm_key):
+            running = self._running.get(vm_key)
+            if running is not None and running.process.poll() is None:
+                return running.endpoint
+            state = vm.read_state(paths)
+            if state.get("status") == "generalized":
+                raise SandboxError(f"VM {vm_key} is generalized; it cannot be started again")
+            if not state:
+                if paths.dir.exists():  # leftovers of a VM that never recorded its state
+                    vm.kill(paths)
+                    vm.remove(paths)
+                image = self._source_dir(source)
+                paths.dir.mkdir(parents=True)
+                vm.snapshot(image, paths.lower, paths.dir)
+                for directory in (paths.upper, paths.work, paths.root):
+                    directory.mkdir()
+            else:
+                vm.kill(paths)  # a stopped VM: make sure nothing of an old run is left
+            endpoint = Endpoint(address, SANDBOX_SSH_PORT)
+            config = {
+                "vm_key": vm_key,
+                "instance_id": state.get("instance_id") or str(uuid.uuid4()),
+                "hostname": profile.computer_name,
+                "admin_username": profile.admin_username,
+                "ssh_public_keys": list(profile.ssh_public_keys),
+                "address": address,
+                "port": SANDBOX_SSH_PORT,
+                "root": str(paths.root),
+                "lower": str(paths.lower),
+                "upper": str(paths.upper),
+                "work": str(paths.work),
+            }
+            state = {
+                "vm_key": vm_key,
+                "instance_id": config["instance_id"],
+                "address": address,
+                "port": SANDBOX_SSH_PORT,
+                "source": str(source if isinstance(source, Path) else source.sku),
+                "status": "booting",
+                "started_at": time.time(),
+            }
+            vm.write_state(paths, state)
+            process = vm.start(paths, config)
+            state["unshare_pid"] = process.pid
+            init_pid = vm.find_child(process.pid)
+            if init_pid is not None:
+                state["init_pid"] = init_pid
+                state["pid_namespace"] = vm.pid_namespace(init_pid)
+            vm.write_state(paths, state)
+            try:
+                vm.wait_for_ssh(
+                    address, SANDBOX_SSH_PORT, self.boot_timeout, process, vm_key, paths.console
+                )
+            except SandboxError:
+                vm.stop(paths, process, grace=0)
+                state["status"] = "failed"
+                vm.write_state(paths, state)
+                raise
+            state["status"] = "running"
+            vm.write_state(paths, state)
+            with self._registry_lock:
+                self._running[vm_key] = _Running(process, endpoint)
+            return endpoint
+
+    def delete(self, vm_key: str) -> None:
+        """Stop every process of the VM and remove its files (nothing is left mounted)."""
+        _check_key(vm_key)
+        paths = self._paths(vm_key)
+        with self._locked(vm_key):
+            self._stop(vm_key, paths, grace=2.0)
+            vm.remove(paths)
+
+    def generalize(self, vm_key: str) -> None:
+        """Stop the VM (its processes, namespaces and mounts) so its disk can be captured.
+
+        The image was deprovisioned inside the VM (``waagent -force -deprovision+user``) by
+        the build's last provisioner; this is Azure's deallocate + generalize.
+        """
+        _check_key(vm_key)
+        paths = self._paths(vm_key)
+        with self._locked(vm_key):
+            state = self._require(vm_key, paths)
+            self._stop(vm_key, paths, grace=5.0)
+            state = vm.read_state(paths) or state
+            state["status"] = "generalized"
+            vm.write_state(paths, state)
+
+    def capture(self, vm_key: str, dest: Path) -> None:
+        """Copy the VM's filesystem into ``dest`` as a standalone image directory.
+
+        A VM still running is stopped first: a consistent copy needs a stopped machine. The
+        copy is written next to ``dest`` and renamed into place when complete.
+        """
+        _check_key(vm_key)
+        paths = self._paths(vm_key)
+        dest = Path(dest).absolute()
+        with self._locked(vm_key):
+            self._require(vm_key, paths)
+            self._stop(vm_key, paths, grace=5.0)
+            with self._partial(dest) as tmp:
+                vm.capture(paths, tmp)
+
+    def replicate(self, src: Path, dest: Path, progress: ProgressCallback) -> None:
+        """Copy a captured image to ``dest`` with hard links (see tree.py), reporting progress."""
+        src = Path(src).absolute()
+        dest = Path(dest).absolute()
+        if not _is_image(src):
+            raise SandboxError(f"image {src} does not exist (nothing to replicate)")
+        with self._partial(dest) as tmp:
+            tmp.rmdir()
+            copy_tree(src, tmp, progress)
+
+    def remove_image(self, path: Path) -> None:
+        """Delete a captured image directory (VMs booted from it keep their own snapshot)."""
+        path = Path(path).absolute()
+        if path == Path("/") or path in (self.state_dir, self.cache_dir):
+            raise SandboxError(f"refusing to remove {path}: not an image directory")
+        remove_tree(path)
+
+    def reap(self) -> list[str]:
+        """Stop and remove what a crashed run left behind; return what was reaped.
+
+        Every VM under the state dir that this backend instance is not running (a previous
+        emulator's, or one whose processes died) loses its processes and files; processes
+        still marked with a VM dir that no longer exists are killed; partially written images
+        and stale base-image build directories are removed.
+        """
+        reaped: list[str] = []
+        keys = sorted(p.name for p in self._vms_dir.iterdir()) if self._vms_dir.is_dir() else []
+        for key in keys:
+            with self._locked(key):
+                running = self._running.get(key)
+                if running is not None and running.process.poll() is None:
+                    continue
+                paths = self._paths(key)
+                killed = vm.kill(paths)
+                if running is not None:
+                    running.process.wait()
+                with self._registry_lock:
+                    self._running.pop(key, None)
+                vm.remove(paths)
+                reaped.append(f"vm {key}" + (f" (killed pids {killed})" if killed else ""))
+        for pid, vm_dir in vm.marked_processes(str(self._vms_dir)).items():
+            if Path(vm_dir).name in self._running:
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+                reaped.append(f"process {pid} of {vm_dir}")
+            except ProcessLookupError:
+                pass
+        for journal in sorted(self._partial_dir.glob("*")):
+            target = Path(journal.read_text().strip())
+            if target.name.startswith(PARTIAL_PREFIX):
+                remove_tree(target)
+                reaped.append(f"partial image {target}")
+            journal.unlink()
+        reaped += [f"partial base image {p}" for p in self.rootfs.reap()]
+        return reaped
+
+    # -- extras ------------------------------------------------------------------------------
+
+    def base_image_dir(self, image: BaseImage) -> Path:
+        """The cached base root filesystem of ``image``, debootstrapping it when missing."""
+        return self.rootfs.ensure(image.suite)
+
+    def console_log(self, vm_key: str) -> Path:
+        """Where the VM's console log is written."""
+        return self._paths(vm_key).console
+
+    def shutdown(self) -> None:
+        """Stop (not delete) every VM this instance runs, e.g. when the emulator exits."""
+        for key in list(self._running):
+            with self._locked(key):
+                self._stop(key, self._paths(key), grace=2.0)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _paths(self, vm_key: str) -> vm.VmPaths:
+        return vm.VmPaths(self._vms_dir / vm_key)
+
+    @contextmanager
+    def _locked(self, vm_key: str) -> Iterator[None]:
+        with self._registry_lock:
+            lock = self._key_locks.setdefault(vm_key, threading.Lock())
+        with lock:
+            yield
+
+    def _require(self, vm_key: str, paths: vm.VmPaths) -> dict:
+        state = vm.read_state(paths)
+        if not state:
+            raise SandboxError(f"VM {vm_key} does not exist in the sandbox")
+        return state
+
+    def _stop(self, vm_key: str, paths: vm.VmPaths, *, grace: float) -> None:
+        with self._registry_lock:
+            running = self._running.pop(vm_key, None)
+        process = running.process if running is not None else None
+        vm.stop(paths, process, grace=grace)
+        state = vm.read_state(paths)
+        if state and state.get("status") in ("booting", "running"):
+            state["status"] = "stopped"
+            vm.write_state(paths, state)
+
+    def _source_dir(self, source: BaseImage | Path) -> Path:
+        if isinstance(source, BaseImage):
+            if source.os_type.lower() != "linux":
+                raise SandboxError(
+                    f"the sandbox cannot run {source.os_type} image "
+                    f"{source.publisher}:{source.offer}:{source.sku}; it runs Linux VMs only"
+                )
+            return self.rootfs.ensure(source.suite)
+        path = Path(source).absolute()
+        if not _is_image(path):
+            raise SandboxError(f"image {path} does not exist in this region's store")
+        return path
+
+    @contextmanager
+    def _partial(self, dest: Path) -> Iterator[Path]:
+        """A temporary directory next to ``dest``, journaled for reap, renamed to ``dest``."""
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise SandboxError(f"image destination {dest} exists and is not an empty directory")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        tmp = dest.parent / f"{PARTIAL_PREFIX}{dest.name}-{token}"
+        journal = self._partial_dir / token
+        journal.write_text(f"{tmp}\n")
+        tmp.mkdir()
+        try:
+            yield tmp
+            if dest.exists():
+                dest.rmdir()
+            os.rename(tmp, dest)
+        finally:
+            if tmp.exists():
+                remove_tree(tmp)
+            journal.unlink(missing_ok=True)
+
+
+def _is_image(path: Path) -> bool:
+    """Whether ``path`` looks like a root filesystem the sandbox can boot."""
+    return (path / "etc/os-release").exists() or (path / "usr/lib/os-release").exists()
+
+
+def _check_key(vm_key: str) -> None:
+    if not _KEY.match(vm_key):
+        raise SandboxError(
+            f"VM key {vm_key!r} is not filesystem-safe (letters, digits, . _ -; at most 128)"
+        )
+
+
+def _check_address(address: str) -> None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError as err:
+        raise SandboxError(f"VM address {address!r} is not an IP address") from err
+    if ip.version != 4 or not ip.is_loopback:
+        raise SandboxError(f"VM address {address} is not a loopback address (127.x.y.z)")
+
+
+def _check_profile(profile: OsProfile) -> None:
+    if not _USER.match(profile.admin_username) or profile.admin_username == "root":
+        raise SandboxError(f"admin username {profile.admin_username!r} is not allowed")
+    if not _HOST.match(profile.computer_name):
+        raise SandboxError(f"computer name {profile.computer_name!r} is not a valid hostname")
