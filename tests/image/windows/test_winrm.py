@@ -1,0 +1,24 @@
+"""WinRM listens on HTTPS only and refuses unencrypted traffic."""
+
+from __future__ import annotations
+
+from winchecks import (
+    check_winrm_https_listener,
+    check_winrm_no_http_listener,
+    check_winrm_unencrypted_refused,
+)
+
+
+def test_winrm_has_an_https_listener(winrm):
+    verdict = check_winrm_https_listener(winrm)
+    assert verdict.ok, verdict.detail
+
+
+def test_winrm_has_no_http_listener(winrm):
+    verdict = check_winrm_no_http_listener(winrm)
+    assert verdict.ok, verdict.detail
+
+
+def test_winrm_refuses_unencrypted_traffic(winrm):
+    verdict = check_winrm_unencrypted_refused(winrm)
+    assert verdict.ok, verdict.detail
