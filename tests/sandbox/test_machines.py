@@ -1,0 +1,289 @@
+"""ChrootBackend against real VMs: boot, SSH, sudo, capture, replicate, delete, reap."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import (
+    BASE,
+    REPO,
+    connect,
+    new_key,
+    next_address,
+    run,
+    sandbox_leftovers,
+)
+
+from imageforge.errors import SandboxError
+from imageforge.sandbox.backend import SANDBOX_SSH_PORT, OsProfile
+from imageforge.sandbox.machines import NOT_ROOT, ChrootBackend
+from imageforge.sandbox.machines import vm as vm_module
+from imageforge.sandbox.machines.tree import copy_tree
+
+pytestmark = pytest.mark.sandbox
+
+
+def vm_gone(backend: ChrootBackend, key: str) -> None:
+    """Assert that nothing of VM ``key`` is left: no process, no mount, no files."""
+    vm_dir = backend.state_dir / "vms" / key
+    assert vm_module.marked_processes(str(vm_dir)) == {}
+    assert not any(str(vm_dir) in line for line in Path("/proc/mounts").read_text().splitlines())
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            assert str(vm_dir).encode() not in cmdline, f"process {pid} of {key} survived"
+    assert not vm_dir.exists()
+
+
+def test_boot_ssh_sudo_hostname(backend: ChrootBackend) -> None:
+    key = new_key()
+    address = next_address()
+    profile = OsProfile("web-build-01", "azureuser", (key.public,))
+    endpoint = backend.boot("boot-ssh", source=BASE, profile=profile, address=address)
+    assert (endpoint.address, endpoint.port) == (address, SANDBOX_SSH_PORT)
+    # booting a running VM again is idempotent
+    assert backend.boot("boot-ssh", source=BASE, profile=profile, address=address) == endpoint
+    with connect(endpoint, "azureuser", key) as client:
+        assert run(client, "sudo", "-n", "true")[0] == 0
+        assert run(client, "hostname")[1].strip() == "web-build-01"
+        assert run(client, "cat", "/etc/hostname")[1].strip() == "web-build-01"
+        assert "127.0.1.1\tweb-build-01" in run(client, "cat", "/etc/hosts")[1]
+        status, out, _ = run(client, "getent", "passwd", "azureuser")
+        assert status == 0 and out.strip().endswith(":/home/azureuser:/bin/bash")
+        assert run(client, "test", "-x", "/usr/sbin/waagent")[0] == 0
+        # the VM is PID-isolated: its init is PID 1 and it sees no host process
+        _, out, _ = run(client, "ps", "-e", "-o", "pid=")
+        assert 1 in {int(pid) for pid in out.split()}
+        assert len(out.split()) < 20
+        # the apt sources point at the host's mirror
+        assert "URIs: " in run(client, "cat", "/etc/apt/sources.list.d/debian.sources")[1]
+    # the VM's mounts exist only in its own mount namespace
+    assert not any(
+        str(backend.state_dir) in line for line in Path("/proc/mounts").read_text().splitlines()
+    )
+    assert "Server listening on" in backend.console_log("boot-ssh").read_text()
+    backend.delete("boot-ssh")
+    vm_gone(backend, "boot-ssh")
+
+
+def test_marker_survives_generalize_capture_replicate(backend: ChrootBackend, blobs: Path) -> None:
+    build_key = new_key()
+    endpoint = backend.boot(
+        "build-vm",
+        source=BASE,
+        profile=OsProfile("build", "packer", (build_key.public,)),
+        address=next_address(),
+    )
+    with connect(endpoint, "packer", build_key) as client:
+        status, _, err = run(client, "sudo", "sh", "-c", "echo built > /etc/imageforge-marker")
+        assert status == 0, err
+        # the build's last provisioner: generalize as on Azure (removes the admin user)
+        status, out, err = run(client, "sudo", "waagent", "-force", "-deprovision+user")
+        assert status == 0, out + err
+    backend.generalize("build-vm")
+    with pytest.raises(SandboxError, match="generalized"):
+        backend.boot("build-vm", source=BASE, profile=OsProfile("x", "x"), address=next_address())
+    image = blobs / "westeurope" / "v1"
+    backend.capture("build-vm", image)
+    backend.delete("build-vm")
+    vm_gone(backend, "build-vm")
+    assert (image / "etc/imageforge-marker").read_text() == "built\n"
+    for pseudo in ("proc", "sys", "dev", "run"):
+        assert list((image / pseudo).iterdir()) == []
+    assert not list((image / "etc/ssh").glob("ssh_host_*")), "deprovision removed host keys"
+
+    progress: list[int] = []
+    replica = blobs / "northeurope" / "v1"
+    backend.replicate(image, replica, progress.append)
+    assert progress[0] == 0 and progress[-1] == 100
+    assert progress == sorted(progress) and len(set(progress)) == len(progress) > 10
+    assert not list(blobs.glob("*/.imageforge-partial-*"))
+    backend.remove_image(image)  # the replica is independent of its source
+    assert not image.exists()
+
+    test_key = new_key()
+    endpoint = backend.boot(
+        "test-vm",
+        source=replica,
+        profile=OsProfile("tester", "verifier", (test_key.public,)),
+        address=next_address(),
+    )
+    backend.remove_image(replica)  # a VM owns its disk, as in Azure
+    with connect(endpoint, "verifier", test_key) as client:
+        assert run(client, "cat", "/etc/imageforge-marker")[1] == "built\n"
+        assert run(client, "hostname")[1].strip() == "tester"
+        assert run(client, "sudo", "-n", "true")[0] == 0
+        assert run(client, "getent", "passwd", "packer")[0] != 0, "build user was deprovisioned"
+    backend.delete("test-vm")
+    vm_gone(backend, "test-vm")
+
+
+def test_boot_from_missing_image_is_refused(backend: ChrootBackend, blobs: Path) -> None:
+    with pytest.raises(SandboxError, match="does not exist"):
+        backend.boot(
+            "no-image",
+            source=blobs / "nowhere",
+            profile=OsProfile("h", "azureuser"),
+            address=next_address(),
+        )
+
+
+def test_concurrent_boots_and_deletes(backend: ChrootBackend) -> None:
+    keys = {name: new_key() for name in ("par-a", "par-b")}
+    endpoints: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def boot(name: str) -> None:
+        try:
+            endpoints[name] = backend.boot(
+                name,
+                source=BASE,
+                profile=OsProfile(name, "azureuser", (keys[name].public,)),
+                address=next_address(),
+            )
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=boot, args=(name,)) for name in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for name, key in keys.items():
+        with connect(endpoints[name], "azureuser", key) as client:  # type: ignore[arg-type]
+            assert run(client, "hostname")[1].strip() == name
+    threads = [threading.Thread(target=backend.delete, args=(name,)) for name in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in keys:
+        vm_gone(backend, name)
+
+
+def test_reap_after_vm_tree_killed_while_command_runs(backend: ChrootBackend) -> None:
+    key = new_key()
+    endpoint = backend.boot(
+        "killed-vm",
+        source=BASE,
+        profile=OsProfile("killed", "azureuser", (key.public,)),
+        address=next_address(),
+    )
+    paths = vm_module.VmPaths(backend.state_dir / "vms" / "killed-vm")
+    with connect(endpoint, "azureuser", key) as client:
+        client.exec_command("sudo sleep 600")
+        time.sleep(0.5)
+        state = json.loads(paths.state.read_text())
+        # a crash: every process of the VM dies at once, nobody cleans up
+        for pid in vm_module.vm_processes(paths):
+            os.kill(pid, signal.SIGKILL)
+        os.kill(state["unshare_pid"], signal.SIGKILL)
+    reaped = backend.reap()
+    assert any(item.startswith("vm killed-vm") for item in reaped)
+    vm_gone(backend, "killed-vm")
+
+
+def test_reap_after_emulator_crash_mid_boot(backend: ChrootBackend) -> None:
+    """An emulator SIGKILLed while booting a VM: the next run's reap() cleans up."""
+    key = new_key()
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from imageforge.sandbox.backend import MARKETPLACE, OsProfile\n"
+        "from imageforge.sandbox.machines import ChrootBackend\n"
+        "b = ChrootBackend(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+        "b.boot('crashed-vm', source=MARKETPLACE[0],"
+        " profile=OsProfile('crashed', 'azureuser', (sys.argv[3],)), address=sys.argv[4])\n"
+        "import time; time.sleep(600)\n"
+    )
+    emulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(backend.state_dir),
+            str(backend.cache_dir),
+            key.public,
+            next_address(),
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    state_file = backend.state_dir / "vms" / "crashed-vm" / "vm.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        if state.get("init_pid"):
+            break
+        time.sleep(0.01)
+    assert state.get("init_pid"), "the VM never started"
+    emulator.kill()
+    emulator.wait()
+    assert vm_module.marked_processes(str(state_file.parent)), "the VM outlives its emulator"
+    reaped = backend.reap()
+    assert any(item.startswith("vm crashed-vm") for item in reaped)
+    vm_gone(backend, "crashed-vm")
+
+
+def test_boot_timeout_names_vm_and_console_log(
+    backend: ChrootBackend, tmp_path: Path, blobs: Path
+) -> None:
+    broken = blobs / "broken"
+    copy_tree(backend.base_image_dir(BASE), broken)
+    (broken / "usr/sbin/sshd").unlink()  # a hard link: the cached base is untouched
+    impatient = ChrootBackend(backend.state_dir, backend.cache_dir, boot_timeout=3)
+    with pytest.raises(SandboxError) as caught:
+        impatient.boot(
+            "no-sshd", source=broken, profile=OsProfile("h", "azureuser"), address=next_address()
+        )
+    message = str(caught.value)
+    assert "VM no-sshd" in message and "console.log" in message
+    assert (backend.base_image_dir(BASE) / "usr/sbin/sshd").exists()
+    impatient.delete("no-sshd")
+    vm_gone(backend, "no-sshd")
+
+
+def test_not_root_is_refused(tmp_path: Path) -> None:
+    snippet = (
+        "import sys; from pathlib import Path\n"
+        "from imageforge.errors import SandboxError\n"
+        "from imageforge.sandbox.machines import ChrootBackend\n"
+        "try:\n"
+        "    ChrootBackend(Path(sys.argv[1]), Path(sys.argv[1]))\n"
+        "except SandboxError as err:\n"
+        "    print(err)\n"
+    )
+    result = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            snippet,
+            str(tmp_path / "state"),
+        ],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == NOT_ROOT
+
+
+def test_session_leaves_nothing_behind_so_far(backend: ChrootBackend) -> None:
+    processes, mounts = sandbox_leftovers(backend.state_dir)
+    assert (processes, mounts) == ([], [])
