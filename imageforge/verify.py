@@ -295,20 +295,20 @@ def exit_code_for(pytest_rc: int, counts: JUnitCounts | None) -> tuple[int, str]
 
 def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
     """Run argv from the repository root, streaming its output to the console and log_path."""
-    with log_path.open("w", encoding="utf-8") as log:
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=REPO_ROOT,
-                env=dict(env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-            )
-        except OSError as err:
-            raise VerifyError(f"cannot start pytest: {err}") from None
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        )
+    except OSError as err:
+        raise VerifyError(f"cannot start pytest: {err}") from None
+    with proc, log_path.open("w", encoding="utf-8") as log:
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.write(line)

@@ -131,3 +131,16 @@ def host(_testinfra_host):
                 )
             conn_args["password"] = password
     return _testinfra_host
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_is_reachable(host):
+    """Connect once before a module's checks: an unreachable host makes every test an error
+    (the runner then reports "could not run", exit 2) instead of a list of failed checks."""
+    try:
+        host.run("echo imageforge")
+    except Exception as err:  # noqa: BLE001 - whatever the backend raises means unreachable
+        pytest.fail(
+            f"cannot reach {host.backend.get_pytest_id()}: {type(err).__name__}: {err}",
+            pytrace=False,
+        )

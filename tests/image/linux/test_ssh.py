@@ -28,6 +28,10 @@ def test_sshd_is_running(host):
     ids=[keyword for keyword, _, _ in REQUIRED_SSHD_SETTINGS],
 )
 def test_sshd_setting(sshd_config, keyword, expected, risk):
+    assert "<error>" not in sshd_config, (
+        f"cannot read sshd's effective configuration ({sshd_config.get('<error>')}): "
+        "sshd would not start with it"
+    )
     actual = sshd_config.get(keyword)
     assert actual == expected, (
         f"sshd {keyword} is {actual!r}, must be {expected!r}: otherwise {risk}"
