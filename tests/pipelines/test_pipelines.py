@@ -890,3 +890,44 @@ def test_variables_used_are_defined() -> None:
                         "defined in templates/variables.yml, a matrix or a job"
                     )
     assert not problems, _report(problems)
+
+
+# --------------------------------------------------------------------------- the variable group
+
+
+def _documented_group_variables() -> list[str]:
+    text = (REPO / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| `(INVOKE_IMAGEFORGE_\w+)` \|", text, re.M)
+
+
+def test_variable_group_variables_are_imageforge_settings(
+    invoke_contexts: dict[str, Any] | None,
+) -> None:
+    """The group's variables reach imageforge only if they name a declared setting."""
+    documented = _documented_group_variables()
+    assert documented, "docs/pipelines.md: no variable-group table (| `INVOKE_IMAGEFORGE_...` |)"
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from imageforge.config import Site
+
+    settings = set(Site.__dataclass_fields__) - {"root"}
+    declared: set[str] | None = None
+    module = sys.modules.get("_tasks_under_pipeline_test")
+    if invoke_contexts is not None and module is not None:
+        from invoke import Collection
+
+        configuration = Collection.from_module(module).configuration()
+        declared = set((configuration.get("imageforge") or {}).keys())
+    problems = []
+    for variable in documented:
+        key = variable.removeprefix("INVOKE_IMAGEFORGE_").lower()
+        if key not in settings:
+            problems.append(
+                f"docs/pipelines.md: {variable}: imageforge.config.Site has no setting {key!r}"
+            )
+        elif declared is not None and key not in declared:
+            problems.append(
+                f"docs/pipelines.md: {variable}: tasks.py's ns.configure does not "
+                f"declare imageforge.{key}, so Invoke ignores the variable"
+            )
+    assert not problems, _report(problems)
