@@ -279,6 +279,14 @@ class ChrootBackend:
         """Where the VM's console log is written."""
         return self._paths(vm_key).console
 
+    def stop(self, vm_key: str) -> None:
+        """Stop a VM's processes but keep its disk (Azure: deallocate); ``boot`` restarts it."""
+        _check_key(vm_key)
+        paths = self._paths(vm_key)
+        with self._locked(vm_key):
+            self._require(vm_key, paths)
+            self._stop(vm_key, paths, grace=5.0)
+
     def shutdown(self) -> None:
         """Stop (not delete) every VM this instance runs, e.g. when the emulator exits."""
         for key in list(self._running):

@@ -112,18 +112,16 @@ def _copy_file(
     if info.st_nlink > 1 and inode in copied_inodes:
         os.link(copied_inodes[inode], target)  # keep the source's own hard links
         return
-    shutil.copy2(source, target, follow_symlinks=False)
-    _copy_meta(None, target, info)
+    shutil.copyfile(source, target, follow_symlinks=False)
+    _copy_meta(source, target, info)
     if info.st_nlink > 1:
         copied_inodes[inode] = str(target)
 
 
-def _copy_meta(source: Path | None, target: Path, info: os.stat_result) -> None:
-    if source is not None:
-        shutil.copystat(source, target, follow_symlinks=False)
+def _copy_meta(source: Path, target: Path, info: os.stat_result) -> None:
+    """Owner first (chown clears setuid bits and file capabilities), then mode, xattrs, times."""
     os.lchown(target, info.st_uid, info.st_gid)
-    os.chmod(target, stat.S_IMODE(info.st_mode))  # after chown, which clears setuid bits
-    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    shutil.copystat(source, target, follow_symlinks=False)
 
 
 def remove_tree(path: Path) -> None:
