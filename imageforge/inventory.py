@@ -192,8 +192,7 @@ def collect_from_spec(
         raise VerifyError(f"cannot collect the inventory from {shown}: {err}") from None
     except Exception as err:  # noqa: BLE001 - any backend failure means: no inventory
         raise VerifyError(
-            f"cannot collect the inventory from {shown}: {type(err).__name__}: "
-            f"{redact_host_spec(str(err))}"
+            f"cannot collect the inventory from {shown}: {type(err).__name__}: {err}"
         ) from None
 
 

@@ -234,7 +234,7 @@ def pytest_argv(
     if paramiko:
         # Paramiko reports a host key it has not seen as a UserWarning, which the project's
         # filterwarnings=error would turn into a failed connection; accept-new is intended.
-        argv += ["-W", "ignore:Unknown .* host key for:UserWarning"]
+        argv += ["-W", "ignore:Unknown:UserWarning:paramiko.client"]
     return argv
 
 
