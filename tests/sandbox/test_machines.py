@@ -287,3 +287,27 @@ def test_not_root_is_refused(tmp_path: Path) -> None:
 def test_session_leaves_nothing_behind_so_far(backend: ChrootBackend) -> None:
     processes, mounts = sandbox_leftovers(backend.state_dir)
     assert (processes, mounts) == ([], [])
+
+
+def test_copy_mode_for_filesystems_without_overlay(backend: ChrootBackend, blobs: Path) -> None:
+    """With overlay=False a VM runs on its own full copy; capture copies everything."""
+    copying = ChrootBackend(backend.state_dir, backend.cache_dir, overlay=False)
+    assert copying.mode == "copy"
+    key = new_key()
+    endpoint = copying.boot(
+        "copy-vm",
+        source=BASE,
+        profile=OsProfile("copyvm", "azureuser", (key.public,)),
+        address=next_address(),
+    )
+    with connect(endpoint, "azureuser", key) as client:
+        assert run(client, "sudo", "touch", "/etc/copy-mode")[0] == 0
+        assert run(client, "hostname")[1].strip() == "copyvm"
+    copying.generalize("copy-vm")
+    image = blobs / "copy"
+    copying.capture("copy-vm", image)
+    copying.delete("copy-vm")
+    vm_gone(backend, "copy-vm")
+    assert (image / "etc/copy-mode").exists()
+    base_sshd = backend.base_image_dir(BASE) / "usr/sbin/sshd"
+    assert (image / "usr/sbin/sshd").stat().st_ino != base_sshd.stat().st_ino

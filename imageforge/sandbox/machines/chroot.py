@@ -43,8 +43,8 @@ NOT_ROOT = (
 BOOT_TIMEOUT = 90.0
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$")
 #: Characters overlayfs' mount options cannot carry in a path.
 _OVERLAY_UNSAFE = set(",:=\\\n")
 
@@ -66,10 +66,19 @@ class ChrootBackend:
     ``state_dir`` holds the VMs (``vms/<vm_key>/``) and the journal of partially written
     images (``partial/``); ``cache_dir`` holds the debootstrapped base trees. Raises
     SandboxError when not run as root.
+
+    ``overlay`` chooses how a VM gets its disk: an overlay over a hard-linked snapshot of its
+    image (fast, small) or, with ``overlay=False``, a full copy it writes into. By default
+    the overlay is used when the state dir's filesystem can be an overlay upper layer.
     """
 
     def __init__(
-        self, state_dir: Path, cache_dir: Path, *, boot_timeout: float = BOOT_TIMEOUT
+        self,
+        state_dir: Path,
+        cache_dir: Path,
+        *,
+        boot_timeout: float = BOOT_TIMEOUT,
+        overlay: bool | None = None,
     ) -> None:
         if os.geteuid() != 0:
             raise SandboxError(NOT_ROOT)
@@ -92,6 +101,9 @@ class ChrootBackend:
             )
         self._vms_dir.mkdir(parents=True, exist_ok=True)
         self._partial_dir.mkdir(parents=True, exist_ok=True)
+        if overlay is None:
+            overlay = vm.overlay_supported(self.state_dir)
+        self.mode = "overlay" if overlay else "copy"
         self._registry_lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._running: dict[str, _Running] = {}
@@ -123,7 +135,7 @@ class ChrootBackend:
                     vm.remove(paths)
                 image = self._source_dir(source)
                 paths.dir.mkdir(parents=True)
-                vm.snapshot(image, paths.lower, paths.dir)
+                vm.snapshot(image, paths.lower, paths.dir, link=self.mode == "overlay")
                 for directory in (paths.upper, paths.work, paths.root):
                     directory.mkdir()
             else:
@@ -131,6 +143,7 @@ class ChrootBackend:
             endpoint = Endpoint(address, SANDBOX_SSH_PORT)
             config = {
                 "vm_key": vm_key,
+                "mode": state.get("mode") or self.mode,
                 "instance_id": state.get("instance_id") or str(uuid.uuid4()),
                 "hostname": profile.computer_name,
                 "admin_username": profile.admin_username,
@@ -144,6 +157,7 @@ class ChrootBackend:
             }
             state = {
                 "vm_key": vm_key,
+                "mode": config["mode"],
                 "instance_id": config["instance_id"],
                 "address": address,
                 "port": SANDBOX_SSH_PORT,
@@ -210,7 +224,7 @@ class ChrootBackend:
             self._require(vm_key, paths)
             self._stop(vm_key, paths, grace=5.0)
             with self._partial(dest) as tmp:
-                vm.capture(paths, tmp)
+                vm.capture(paths, tmp, vm.read_state(paths).get("mode", "overlay"))
 
     def replicate(self, src: Path, dest: Path, progress: ProgressCallback) -> None:
         """Copy a captured image to ``dest`` with hard links (see tree.py), reporting progress."""
@@ -253,8 +267,8 @@ class ChrootBackend:
                 vm.remove(paths)
                 reaped.append(f"vm {key}" + (f" (killed pids {killed})" if killed else ""))
         for pid, vm_dir in vm.marked_processes(str(self._vms_dir)).items():
-            if Path(vm_dir).name in self._running:
-                continue
+            if Path(vm_dir).exists():
+                continue  # a VM dir created since the loop above: a VM being booted
             try:
                 os.kill(pid, signal.SIGKILL)
                 reaped.append(f"process {pid} of {vm_dir}")

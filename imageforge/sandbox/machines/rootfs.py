@@ -304,7 +304,6 @@ class RootfsCache:
             prepare_base(tmp, sources)
             with log.open("a") as out:
                 out.write(f"# built in {time.monotonic() - started:.1f}s\n")
-            (tmp / ".imageforge-base").write_text(f"{final.name}\n")
             os.rename(tmp, final)
         except subprocess.TimeoutExpired as err:
             raise SandboxError(
@@ -341,7 +340,8 @@ def prepare_base(root: Path, sources: list[AptSource]) -> None:
 
 
 def _complete(path: Path) -> bool:
-    return (path / ".imageforge-base").is_file()
+    """A base tree exists only once complete (it is renamed into place); check it is whole."""
+    return (path / "etc/os-release").exists() and (path / "usr/sbin/sshd").exists()
 
 
 class _FileLock:

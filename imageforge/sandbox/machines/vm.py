@@ -98,10 +98,13 @@ def marker_env(vm_dir: Path) -> dict[str, str]:
     return env
 
 
-def snapshot(source: Path, dest: Path, vm_dir: Path) -> None:
-    """Make ``dest`` a hard-linked copy of ``source`` (a full copy across filesystems)."""
-    same_fs = os.stat(source).st_dev == os.stat(dest.parent).st_dev
-    argv = ["cp", "-al" if same_fs else "-a", "--", str(source), str(dest)]
+def snapshot(source: Path, dest: Path, vm_dir: Path, *, link: bool = True) -> None:
+    """Make ``dest`` a hard-linked copy of ``source`` (a full copy across filesystems).
+
+    ``link=False`` always copies: in copy mode the VM writes into this tree in place.
+    """
+    link = link and os.stat(source).st_dev == os.stat(dest.parent).st_dev
+    argv = ["cp", "-al" if link else "-a", "--", str(source), str(dest)]
     result = subprocess.run(
         argv, env=marker_env(vm_dir), capture_output=True, text=True, check=False
     )
@@ -146,12 +149,23 @@ def find_child(pid: int, timeout: float = 5.0) -> int | None:
     while time.monotonic() < deadline:
         try:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN, or pid is gone
+            children = [str(p) for p in _all_pids() if _parent(p) == pid]
         except OSError:
             return None
         if children:
             return int(children[0])
+        if _is_zombie_or_gone(pid):
+            return None
         time.sleep(0.01)
     return None
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def pid_namespace(pid: int) -> str | None:
@@ -314,9 +328,31 @@ def remove(paths: VmPaths) -> None:
     remove_tree(paths.dir)
 
 
-def capture(paths: VmPaths, dest: Path) -> None:
+def overlay_supported(directory: Path) -> bool:
+    """Whether overlayfs can use ``directory``'s filesystem as an upper layer.
+
+    Not every filesystem can (an overlayfs root, as in many containers, cannot). The probe
+    mounts a tiny overlay in a throw-away private mount namespace.
+    """
+    probe = directory / f".overlay-probe-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        for name in ("lower", "upper", "work", "merged"):
+            (probe / name).mkdir(parents=True)
+        options = f"lowerdir={probe}/lower,upperdir={probe}/upper,workdir={probe}/work"
+        result = subprocess.run(
+            [*UNSHARE_MOUNT, "mount", "-t", "overlay", "overlay", "-o", options, f"{probe}/merged"],
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
+    finally:
+        remove_tree(probe)
+
+
+def capture(paths: VmPaths, dest: Path, mode: str = "overlay") -> None:
     """Copy the stopped VM's merged filesystem into the empty directory ``dest``."""
     config = {
+        "mode": mode,
         "root": str(paths.root),
         "upper": str(paths.upper),
         "lower": str(paths.lower),

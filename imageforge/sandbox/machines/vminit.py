@@ -102,12 +102,11 @@ def overlay_options(lower: str, upper: str, work: str) -> str:
 def setup_root(config: dict) -> Path:
     """Mount the VM's root and its pseudo filesystems; return the root path."""
     root = Path(config["root"])
-    mount(
-        "overlay",
-        "overlay",
-        root,
-        overlay_options(config["lower"], config["upper"], config["work"]),
-    )
+    if config.get("mode", "overlay") == "overlay":
+        options = overlay_options(config["lower"], config["upper"], config["work"])
+        mount("overlay", "overlay", root, options)
+    else:  # copy mode: the VM's own full copy is its root
+        subprocess.run(["mount", "--bind", config["lower"], str(root)], check=True)
     mount("proc", "proc", root / "proc", "nosuid,nodev,noexec")
     bind_read_only(root / "proc/sys")
     mount("sysfs", "sysfs", root / "sys", "ro,nosuid,nodev,noexec")
@@ -254,7 +253,8 @@ def _provision_user(root: Path, user: str, keys: list[str]) -> None:
             ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
             authorized = ssh / "authorized_keys"
             present = authorized.read_text().splitlines() if authorized.exists() else []
-            wanted = present + [k.strip() for k in keys if k.strip() and k.strip() not in present]
+            lines = [line.strip() for key in keys for line in key.splitlines() if line.strip()]
+            wanted = present + [line for line in lines if line not in present]
             authorized.write_text("".join(line + "\n" for line in wanted))
             authorized.chmod(0o600)
             for path in (ssh, authorized):
@@ -363,8 +363,14 @@ def capture(config: dict) -> int:
     root = Path(config["root"])
     dest = Path(config["dest"])
     try:
-        mount("overlay", "overlay", root, f"ro,lowerdir={config['upper']}:{config['lower']}")
-        linked, copied = capture_tree(root, Path(config["upper"]), Path(config["lower"]), dest)
+        if config.get("mode", "overlay") == "overlay":
+            options = f"ro,lowerdir={config['upper']}:{config['lower']}"
+            mount("overlay", "overlay", root, options)
+            upper, lower = Path(config["upper"]), Path(config["lower"])
+        else:  # copy mode: the VM wrote into its own copy; nothing of it can be shared
+            subprocess.run(["mount", "--bind", "-o", "ro", config["lower"], str(root)], check=True)
+            upper, lower = root, root
+        linked, copied = capture_tree(root, upper, lower, dest)
     except (OSError, subprocess.CalledProcessError) as err:
         log(f"capture failed: {err}")
         return 1
