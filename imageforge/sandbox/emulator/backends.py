@@ -1,0 +1,24 @@
+"""Build the ``MachineBackend`` an emulator runs with, by name.
+
+``inert`` is imageforge.sandbox.backend.InertBackend (ARM bookkeeping only); ``chroot`` is
+imageforge.sandbox.machines.ChrootBackend, imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imageforge.sandbox.backend import InertBackend, MachineBackend
+
+DEFAULT_CACHE_DIR = Path("~/.cache/imageforge/rootfs")
+
+
+def make_backend(name: str, state_dir: Path, cache_dir: Path | None = None) -> MachineBackend:
+    if name == "inert":
+        return InertBackend()
+    if name == "chroot":
+        from imageforge.sandbox.machines import ChrootBackend
+
+        cache = (cache_dir or DEFAULT_CACHE_DIR).expanduser()
+        return ChrootBackend(state_dir, cache)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown sandbox backend {name!r}: use inert or chroot")

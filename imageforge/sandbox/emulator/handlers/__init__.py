@@ -1,0 +1,1 @@
+"""The ARM resource handlers, one module per resource family, and the route table."""

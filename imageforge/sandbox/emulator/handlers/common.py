@@ -1,0 +1,302 @@
+"""Helpers every resource handler uses: ids, lookups, validation, rendering, paging."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import quote
+
+from imageforge.sandbox.emulator import regions
+from imageforge.sandbox.emulator.armerrors import (
+    ArmError,
+    bad_request_body,
+    parent_not_found,
+    resource_group_not_found,
+    resource_not_found,
+)
+from imageforge.sandbox.emulator.context import Emulator
+from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
+from imageforge.sandbox.emulator.store import Resource
+
+TRANSITIONAL = ("Creating", "Updating", "Deleting")
+RG_TYPE = "Microsoft.Resources/resourceGroups"
+MAX_TAGS = 50
+_TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+
+
+def rg_id(sub: str, group: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{group}"
+
+
+def provider_id(sub: str, group: str, provider: str, *pairs: str) -> str:
+    """``/subscriptions/s/resourceGroups/g/providers/P/type/name[/type/name...]``."""
+    return f"{rg_id(sub, group)}/providers/{provider}/" + "/".join(pairs)
+
+
+def id_name(resource_id: str) -> str:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def require_group(em: Emulator, sub: str, group: str) -> Resource:
+    found = em.store.get(rg_id(sub, group))
+    if found is None:
+        raise resource_group_not_found(group)
+    return found
+
+
+def require(em: Emulator, resource_id: str, type_name: str, group: str) -> Resource:
+    """The resource or ResourceNotFound (ResourceGroupNotFound when its group is missing)."""
+    found = em.store.get(resource_id)
+    if found is not None:
+        return found
+    sub = resource_id.split("/")[2]
+    require_group(em, sub, group)
+    raise resource_not_found(type_name, _relative_name(resource_id), group)
+
+
+def require_parent(em: Emulator, parent_id: str, group: str) -> Resource:
+    found = em.store.get(parent_id)
+    if found is not None:
+        return found
+    sub = parent_id.split("/")[2]
+    require_group(em, sub, group)
+    raise parent_not_found(id_name(parent_id))
+
+
+def _relative_name(resource_id: str) -> str:
+    parts = resource_id.split("/providers/", 1)[1].split("/")[1:]
+    return "/".join(parts[0::2])
+
+
+def body_object(req: ArmRequest) -> dict[str, Any]:
+    if not isinstance(req.body, dict):
+        raise bad_request_body("The request content was invalid and could not be deserialized.")
+    return req.body
+
+
+def properties_of(body: dict[str, Any]) -> dict[str, Any]:
+    props = body.get("properties", {})
+    if props is None:
+        return {}
+    if not isinstance(props, dict):
+        raise bad_request_body("'properties' must be a JSON object.")
+    return props
+
+
+def location_of(body: dict[str, Any], resource_type: str) -> str:
+    """The body's location, normalized, or ARM's LocationRequired / location error."""
+    location = body.get("location")
+    if not location:
+        raise ArmError(
+            400, "LocationRequired", "The location property is required for this definition."
+        )
+    if not regions.is_region(location):
+        raise ArmError(
+            400,
+            "LocationNotAvailableForResourceType",
+            f"The provided location '{location}' is not available for resource type "
+            f"'{resource_type}'. List of available regions for the resource type is "
+            f"'{','.join(sorted(regions.REGIONS))}'.",
+        )
+    return regions.normalize(location)
+
+
+def same_location(existing: Resource, location: str, resource_type: str) -> None:
+    if existing.body.get("location") != location:
+        raise ArmError(
+            409 if resource_type == RG_TYPE else 400,
+            "InvalidResourceGroupLocation"
+            if resource_type == RG_TYPE
+            else "InvalidResourceLocation",
+            f"The resource '{existing.body.get('name')}' already exists in location "
+            f"'{existing.body.get('location')}'. A resource with the same name cannot be created "
+            f"in location '{location}'.",
+        )
+
+
+def tags_of(body: dict[str, Any], default: dict[str, str] | None = None) -> dict[str, str]:
+    """Validate tags as ARM does (at most 50, name <= 512, value <= 256 characters)."""
+    if "tags" not in body or body["tags"] is None:
+        return dict(default or {})
+    tags = body["tags"]
+    if not isinstance(tags, dict):
+        raise bad_request_body("'tags' must be a JSON object of strings.")
+    if len(tags) > MAX_TAGS:
+        raise ArmError(
+            400,
+            "InvalidTagCount",
+            f"The number of tags ({len(tags)}) exceeds the limit of {MAX_TAGS} per resource.",
+        )
+    for name, value in tags.items():
+        if not isinstance(value, str):
+            raise bad_request_body(f"The value of tag '{name}' must be a string.")
+        if len(name) > 512 or not name:
+            raise ArmError(
+                400, "InvalidTagNameLength", f"The tag name '{name[:40]}...' is too long."
+            )
+        if _TAG_NAME_FORBIDDEN.search(name):
+            raise ArmError(
+                400,
+                "InvalidTagNameCharacters",
+                f"The tag names '{name}' have reserved characters '<,>,%,&,\\,?,/' or control "
+                "characters.",
+            )
+        if len(value) > 256:
+            raise ArmError(
+                400, "InvalidTagValueLength", f"The value of tag '{name}' exceeds 256 characters."
+            )
+    return dict(tags)
+
+
+def drop(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """A deep copy of ``data`` without ``keys`` (read-only fields are ignored on input)."""
+    out = copy.deepcopy(data)
+    for key in keys:
+        out.pop(key, None)
+    return out
+
+
+def base_body(
+    resource_id: str, type_name: str, location: str | None, tags: dict[str, str]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": resource_id, "name": id_name(resource_id), "type": type_name}
+    if location is not None:
+        body["location"] = location
+    body["tags"] = tags
+    return body
+
+
+def set_state(em: Emulator, resource_id: str, state: str) -> Resource | None:
+    """Set provisioningState of a stored resource (if it still exists)."""
+    with em.store.lock:
+        found = em.store.get(resource_id)
+        if found is None:
+            return None
+        found.properties["provisioningState"] = state
+        return em.store.put(found)
+
+
+def mark_failed(em: Emulator, resource_id: str) -> None:
+    """A resource whose operation died: transitional states become Failed."""
+    if not resource_id:
+        return
+    with em.store.lock:
+        found = em.store.get(resource_id)
+        if found is not None and found.properties.get("provisioningState") in TRANSITIONAL:
+            found.properties["provisioningState"] = "Failed"
+            em.store.put(found)
+
+
+def failure_handler(em: Emulator, resource_id: str):  # type: ignore[no-untyped-def]
+    """An LRO on_failure callback that marks the resource Failed."""
+
+    def on_failure(_error: dict[str, Any]) -> None:
+        set_state(em, resource_id, "Failed")
+
+    return on_failure
+
+
+def paginate(em: Emulator, req: ArmRequest, items: list[dict[str, Any]]) -> ArmResponse:
+    """One page of ``items`` with a ``nextLink`` when more remain ($skiptoken = offset)."""
+    size = em.config.page_size
+    top = req.query.get("$top")
+    if top is not None:
+        try:
+            size = max(1, min(size, int(top)))
+        except ValueError:
+            raise ArmError(400, "InvalidParameter", f"$top '{top}' is not an integer.") from None
+    token = req.query.get("$skiptoken", "0")
+    try:
+        start = int(token)
+    except ValueError:
+        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is invalid.") from None
+    page = items[start : start + size]
+    body: dict[str, Any] = {"value": page}
+    if start + size < len(items):
+        extra = "".join(
+            f"&{quote(key, safe='$')}={quote(value, safe='')}"
+            for key, value in req.query.items()
+            if key not in ("api-version", "$skiptoken")
+        )
+        body["nextLink"] = (
+            f"{req.base_url}{req.path}?api-version={req.api_version}{extra}"
+            f"&$skiptoken={start + size}"
+        )
+    return ArmResponse(200, body)
+
+
+def put_with_operation(
+    em: Emulator,
+    req: ArmRequest,
+    res: Resource,
+    *,
+    created: bool,
+    provider: str,
+    style: str,
+    render: Any = None,
+) -> ArmResponse:
+    """Store ``res`` as Creating/Updating and finish it (Succeeded) as an LRO.
+
+    The work of such resources is bookkeeping only, so the operation is done by the first
+    poll (unless the emulator's LRO pace says otherwise).
+    """
+    res.properties["provisioningState"] = "Creating" if created else "Updating"
+    em.store.put(res)
+    shown = (render or (lambda r: r.body))(res)
+
+    def work(_op_id: str) -> None:
+        set_state(em, res.id, "Succeeded")
+
+    return em.ops.start(
+        req,
+        provider=provider,
+        location=res.body.get("location", ""),
+        resource_id=res.id,
+        work=work,
+        on_failure=failure_handler(em, res.id),
+        status=201 if created else 200,
+        body=shown,
+        style=style,
+    )
+
+
+def delete_with_operation(
+    em: Emulator,
+    req: ArmRequest,
+    res: Resource,
+    *,
+    provider: str,
+    style: str,
+    work: Any = None,
+) -> ArmResponse:
+    """Mark ``res`` Deleting, then delete it (after ``work``) as an LRO answering 202."""
+    previous = res.properties.get("provisioningState", "Succeeded")
+    res.properties["provisioningState"] = "Deleting"
+    em.store.put(res)
+
+    def run(op_id: str) -> None:
+        if work is not None:
+            work(op_id)
+        em.store.delete(res.id)
+
+    def on_failure(_error: dict[str, Any]) -> None:
+        set_state(em, res.id, previous if previous not in TRANSITIONAL else "Failed")
+
+    return em.ops.start(
+        req,
+        provider=provider,
+        location=res.body.get("location", ""),
+        resource_id=res.id,
+        work=run,
+        on_failure=on_failure,
+        status=202,
+        style=style,
+    )
+
+
+def reject_if_busy(res: Resource, what: str) -> None:
+    from imageforge.sandbox.emulator.armerrors import operation_in_progress
+
+    if res.properties.get("provisioningState") in TRANSITIONAL:
+        raise operation_in_progress(what)
