@@ -142,7 +142,7 @@ def wait_until_ready(
                 f"the sandbox emulator exited with code {process.returncode} while starting "
                 f"(log: {log_path})"
             )
-        info = _read_runtime(runtime)
+        info = read_runtime(runtime)
         if info and info.get("pid") == process.pid:
             handle = EmulatorHandle(info["url"], Path(info["caPath"]), state_dir, process.pid)
             try:
@@ -156,7 +156,7 @@ def wait_until_ready(
     )
 
 
-def _read_runtime(path: Path) -> dict[str, Any] | None:
+def read_runtime(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
