@@ -1,0 +1,438 @@
+"""Image definitions (images/*.pkrvars.hcl) and site settings, validated once at load.
+
+An image definition is a file of HCL attribute assignments (see docs/ARCHITECTURE.md for the
+keys). It is read with python-hcl2 into frozen dataclasses; every problem is a ConfigError that
+names the file and the key (``images/debian-12.pkrvars.hcl: target_regions[1].replicas: ...``).
+
+Site settings (subscription, resource group, gallery, build location, tags, Packer binary,
+directories, sandbox) come from Invoke's configuration: tasks.py declares every key with its
+default in ``ns.configure``; invoke.yaml and INVOKE_IMAGEFORGE_* variables override them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imageforge import hclio, regions
+from imageforge.errors import ConfigError
+from imageforge.versions import SCHEMES
+
+OS_TYPES = ("linux", "windows")
+HYPER_V_GENERATIONS = ("V1", "V2")
+SECURITY_TYPES = (
+    "Standard",
+    "TrustedLaunchSupported",
+    "TrustedLaunch",
+    "TrustedLaunchAndConfidentialVmSupported",
+    "ConfidentialVmSupported",
+    "ConfidentialVM",
+)
+STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
+COMMUNICATORS = {"linux": "ssh", "windows": "winrm"}
+TARGETS = ("azure", "sandbox")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_VM_SIZE = re.compile(r"^(Standard|Basic)_[A-Za-z0-9_]+$")
+_SCRIPT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(sh|ps1)$")
+
+
+@dataclass(frozen=True)
+class BaseImageRef:
+    publisher: str
+    offer: str
+    sku: str
+    version: str = "latest"
+
+    def urn(self) -> str:
+        return f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
+
+
+@dataclass(frozen=True)
+class GalleryImageSpec:
+    name: str
+    publisher: str
+    offer: str
+    sku: str
+    hyper_v_generation: str
+    security_type: str
+    os_state: str = "Generalized"
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    region: str
+    vm_size: str
+    allowed_vm_sizes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Communicator:
+    type: str
+    username: str
+
+
+@dataclass(frozen=True)
+class TargetRegion:
+    name: str
+    replicas: int
+    storage_account_type: str
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    suite: str
+    vm_size: str
+    required_packages: tuple[str, ...] = ()
+    forbidden_packages: tuple[str, ...] = ()
+    required_features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageDefinition:
+    name: str
+    os: str
+    description: str
+    version_scheme: str
+    base_image: BaseImageRef
+    gallery_image: GalleryImageSpec
+    build: BuildSpec
+    communicator: Communicator
+    target_regions: tuple[TargetRegion, ...]
+    provisioners: tuple[str, ...]
+    test: TestSpec
+    path: Path = field(compare=False)
+    packages: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+
+    @property
+    def os_type(self) -> str:
+        """The OS type as Azure spells it (Linux, Windows)."""
+        return self.os.capitalize()
+
+    def region(self, name: str) -> TargetRegion:
+        wanted = regions.normalize(name)
+        for region in self.target_regions:
+            if region.name == wanted:
+                return region
+        names = ", ".join(r.name for r in self.target_regions)
+        raise ConfigError(
+            f"region {name!r} is not a target region of image {self.name} ({names})",
+            path=str(self.path),
+            key="target_regions",
+        )
+
+
+class _Reader:
+    """Typed access to one parsed HCL mapping; every error names file and key path."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, prefix: str = "") -> None:
+        self.data = data
+        self.path = path
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.path, key=self._key(key))
+
+    def raw(self, key: str, default: Any = ...) -> Any:
+        self.seen.add(key)
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                raise self.error(key, "required key is missing")
+            return default
+        return self.data[key]
+
+    def str(self, key: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
+        value = self.raw(key, default)
+        if not isinstance(value, str) or (not value.strip() and default is ...):
+            raise self.error(key, f"expected a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def int(self, key: str, low: int, high: int) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.error(key, f"{value} is out of range {low}..{high}")
+        return value
+
+    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.raw(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, f"expected a list of non-empty strings, got {value!r}")
+        return tuple(value)
+
+    def obj(self, key: str) -> _Reader:
+        value = self.raw(key)
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]  # python-hcl2 renders `key { ... }` blocks as one-item lists
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected an object {{ ... }}, got {value!r}")
+        return _Reader(value, self.path, f"{self._key(key)}.")
+
+    def objs(self, key: str) -> list[_Reader]:
+        value = self.raw(key)
+        if not isinstance(value, list) or not value:
+            raise self.error(key, "expected a non-empty list of objects")
+        readers = []
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.error(f"{key}[{index}]", f"expected an object, got {item!r}")
+            readers.append(_Reader(item, self.path, f"{self._key(key)}[{index}]."))
+        return readers
+
+    def done(self) -> None:
+        """Reject keys nobody read: a typo must not be silently ignored."""
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> ImageDefinition:
+    """Load and validate one image definition file."""
+    path = Path(path)
+    shown = str(path)
+    data = hclio.load(path)
+    root = repo_root or path.resolve().parent.parent
+    r = _Reader(data, shown)
+
+    name = r.str("name")
+    if not _NAME.match(name):
+        raise r.error("name", f"{name!r} is not a valid image name (letters, digits, . _ -)")
+    stem = path.name.removesuffix(".pkrvars.hcl")
+    if name != stem:
+        raise r.error("name", f"{name!r} does not match the file name {path.name!r}")
+    os_name = r.str("os", choices=OS_TYPES)
+    description = r.str("description", "")
+    scheme = r.str("version_scheme", choices=SCHEMES)
+
+    b = r.obj("base_image")
+    base = BaseImageRef(b.str("publisher"), b.str("offer"), b.str("sku"), b.str("version"))
+    b.done()
+
+    g = r.obj("gallery_image")
+    gallery = GalleryImageSpec(
+        name=g.str("name"),
+        publisher=g.str("publisher"),
+        offer=g.str("offer"),
+        sku=g.str("sku"),
+        hyper_v_generation=g.str("hyper_v_generation", choices=HYPER_V_GENERATIONS),
+        security_type=g.str("security_type", choices=SECURITY_TYPES),
+        os_state=g.str("os_state", choices=("Generalized",)),
+    )
+    if not _NAME.match(gallery.name):
+        raise g.error("name", f"{gallery.name!r} is not a valid gallery image name")
+    g.done()
+
+    bb = r.obj("build")
+    build = BuildSpec(bb.str("region"), bb.str("vm_size"), bb.strings("allowed_vm_sizes", []))
+    if not regions.is_region(build.region):
+        raise bb.error("region", f"unknown Azure region {build.region!r}")
+    build = BuildSpec(regions.normalize(build.region), build.vm_size, build.allowed_vm_sizes)
+    for key, size in [("vm_size", build.vm_size)] + [
+        (f"allowed_vm_sizes[{i}]", s) for i, s in enumerate(build.allowed_vm_sizes)
+    ]:
+        if not _VM_SIZE.match(size):
+            raise bb.error(key, f"{size!r} is not an Azure VM size (e.g. Standard_D2s_v5)")
+    if build.allowed_vm_sizes and build.vm_size not in build.allowed_vm_sizes:
+        raise bb.error("vm_size", f"{build.vm_size!r} is not in build.allowed_vm_sizes")
+    bb.done()
+
+    c = r.obj("communicator")
+    comm = Communicator(c.str("type", choices=("ssh", "winrm")), c.str("username"))
+    if comm.type != COMMUNICATORS[os_name]:
+        raise c.error(
+            "type",
+            f"a {os_name} image must use the {COMMUNICATORS[os_name]} communicator, "
+            f"not {comm.type}",
+        )
+    c.done()
+
+    targets: list[TargetRegion] = []
+    for t in r.objs("target_regions"):
+        region_name = t.str("name")
+        if not regions.is_region(region_name):
+            raise t.error("name", f"unknown Azure region {region_name!r}")
+        region = TargetRegion(
+            regions.normalize(region_name),
+            t.int("replicas", 1, 100),
+            t.str("storage_account_type", choices=STORAGE_ACCOUNT_TYPES),
+        )
+        if any(existing.name == region.name for existing in targets):
+            raise t.error("name", f"region {region.name!r} is listed twice")
+        targets.append(region)
+        t.done()
+    if build.region not in {t.name for t in targets}:
+        raise r.error(
+            "target_regions",
+            f"must include the build region {build.region!r} (Azure publishes there first)",
+        )
+
+    provisioners = r.strings("provisioners")
+    for index, script in enumerate(provisioners):
+        key = f"provisioners[{index}]"
+        if not _SCRIPT.match(script):
+            raise r.error(key, f"{script!r} is not a script file name (*.sh or *.ps1)")
+        wanted = ".sh" if os_name == "linux" else ".ps1"
+        if not script.endswith(wanted):
+            raise r.error(key, f"{script!r}: a {os_name} image runs {wanted} scripts")
+        if not (root / "provisioners" / os_name / script).is_file():
+            raise r.error(key, f"provisioners/{os_name}/{script} does not exist")
+
+    packages = r.strings("packages", [])
+    features = r.strings("features", [])
+    if packages and os_name != "linux":
+        raise r.error("packages", "packages are installed on Linux images; use features")
+    if features and os_name != "windows":
+        raise r.error("features", "features exist only on Windows images")
+
+    ts = r.obj("test")
+    test = TestSpec(
+        suite=ts.str("suite"),
+        vm_size=ts.str("vm_size"),
+        required_packages=ts.strings("required_packages", []),
+        forbidden_packages=ts.strings("forbidden_packages", []),
+        required_features=ts.strings("required_features", []),
+    )
+    if test.required_features and os_name != "windows":
+        raise ts.error("required_features", "features exist only on Windows images")
+    if not (root / test.suite).is_dir():
+        raise ts.error("suite", f"{test.suite} is not a directory")
+    if not _VM_SIZE.match(test.vm_size):
+        raise ts.error("vm_size", f"{test.vm_size!r} is not an Azure VM size")
+    overlap = set(test.required_packages) & set(test.forbidden_packages)
+    if overlap:
+        raise ts.error("forbidden_packages", f"also required: {', '.join(sorted(overlap))}")
+    ts.done()
+    r.done()
+
+    return ImageDefinition(
+        name=name,
+        os=os_name,
+        description=description,
+        version_scheme=scheme,
+        base_image=base,
+        gallery_image=gallery,
+        build=build,
+        communicator=comm,
+        target_regions=tuple(targets),
+        provisioners=provisioners,
+        test=test,
+        path=path,
+        packages=packages,
+        features=features,
+    )
+
+
+def image_files(images_dir: Path) -> list[Path]:
+    return sorted(images_dir.glob("*.pkrvars.hcl"))
+
+
+def select_images(
+    images_dir: Path, *, names: list[str] | tuple[str, ...] = (), os_name: str | None = None
+) -> list[ImageDefinition]:
+    """Load the images a task asked for: by ``--image`` names, else by ``--os`` (or all)."""
+    if os_name not in (None, "", "all", *OS_TYPES):
+        raise ConfigError(f"unknown --os {os_name!r}: expected linux, windows or all")
+    files = {p.name.removesuffix(".pkrvars.hcl"): p for p in image_files(images_dir)}
+    if not files:
+        raise ConfigError(f"no image definitions (*.pkrvars.hcl) in {images_dir}")
+    if names:
+        missing = [n for n in names if n not in files]
+        if missing:
+            raise ConfigError(
+                f"unknown --image {missing[0]!r}: {images_dir} has {', '.join(sorted(files))}"
+            )
+        chosen = [files[n] for n in dict.fromkeys(names)]
+    else:
+        chosen = list(files.values())
+    root = images_dir.resolve().parent
+    images = [load_image_file(p, repo_root=root) for p in chosen]
+    if os_name in OS_TYPES:
+        images = [i for i in images if i.os == os_name]
+        if names and not images:
+            raise ConfigError(f"none of the images asked for is a {os_name} image")
+    return images
+
+
+@dataclass(frozen=True)
+class Site:
+    """Site settings, from Invoke's ``imageforge`` configuration namespace."""
+
+    root: Path
+    subscription_id: str = ""
+    resource_group: str = "rg-imageforge"
+    gallery: str = "imageforge"
+    location: str = "westeurope"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    packer: str = "packer"
+    packer_timeout: int = 4 * 3600
+    on_error: str = "cleanup"
+    target: str = "auto"
+    images_dir: str = "images"
+    build_dir: str = "build"
+    reports_dir: str = "reports"
+    test_vm_ttl_hours: int = 6
+    sandbox: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def images_path(self) -> Path:
+        return self.root / self.images_dir
+
+    @property
+    def build_path(self) -> Path:
+        return self.root / self.build_dir
+
+    @property
+    def reports_path(self) -> Path:
+        return self.root / self.reports_dir
+
+    def subscription(self) -> str:
+        """The configured subscription, else the usual environment variables, else ''."""
+        return (
+            self.subscription_id
+            or os.environ.get("ARM_SUBSCRIPTION_ID", "")
+            or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+        )
+
+    def resolve_target(self, requested: str | None = None) -> tuple[str, str]:
+        """Return (target, reason). ``auto`` picks azure when a subscription is configured."""
+        wanted = requested or self.target or "auto"
+        if wanted == "auto":
+            if self.subscription():
+                return "azure", "an Azure subscription is configured"
+            return "sandbox", "no Azure subscription is configured"
+        if wanted not in TARGETS:
+            raise ConfigError(f"unknown --target {wanted!r}: expected azure, sandbox or auto")
+        return wanted, f"--target {wanted}"
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], root: Path) -> Site:
+        """Build from Invoke's ``c.imageforge`` (a mapping); unknown keys are an error."""
+        known = {f for f in cls.__dataclass_fields__ if f != "root"}
+        values = dict(cfg)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError("unknown setting", key=f"imageforge.{unknown[0]}")
+        if values.get("on_error", "cleanup") not in (
+            "cleanup",
+            "abort",
+            "ask",
+            "run-cleanup-provisioner",
+        ):
+            raise ConfigError(
+                f"{values['on_error']!r} is not a Packer -on-error mode", key="imageforge.on_error"
+            )
+        for key in ("tags", "sandbox"):
+            if key in values:
+                values[key] = dict(values[key] or {})
+        return cls(root=root, **values)
