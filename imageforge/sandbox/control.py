@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +142,7 @@ def up(settings: SandboxSettings) -> SandboxInfo:
     """Start the emulator in the background unless it already runs."""
     from imageforge.sandbox.emulator.certs import ensure_certificates
     from imageforge.sandbox.emulator.server import runtime_path
-    from imageforge.sandbox.harness import child_env, emulator_command, wait_until_ready
+    from imageforge.sandbox.harness import emulator_command, wait_until_ready
 
     current = running(settings)
     if current is not None:
@@ -162,23 +161,48 @@ def up(settings: SandboxSettings) -> SandboxInfo:
         lro_seconds=settings.lro_seconds,
         cache_dir=settings.cache_dir,
     )
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env(),
-            start_new_session=True,
-        )
-    _pidfile(settings).write_text(f"{process.pid}\n")
+    pid = _spawn_daemon(argv, log_path)
+    _pidfile(settings).write_text(f"{pid}\n")
     try:
-        handle = wait_until_ready(process, state, log_path, START_TIMEOUT)
+        handle = wait_until_ready(pid, lambda: _exit_code(pid), state, log_path, START_TIMEOUT)
     except SandboxError as err:
-        _stop_pid(process.pid)
+        _stop_pid(pid)
         _pidfile(settings).unlink(missing_ok=True)
         raise SandboxError(f"{err}{_log_hint(log_path)}") from None
     return SandboxInfo(handle.pid, handle.base_url, handle.ca_path)
+
+
+def _spawn_daemon(argv: list[str], log_path: Path) -> int:
+    """Start ``argv`` in its own session, output appended to ``log_path``; return its pid.
+
+    posix_spawn rather than Popen: the daemon is meant to outlive this process, and a Popen
+    object dropped while its process runs is reported as a leaked resource.
+    """
+    from imageforge.sandbox.harness import child_env
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    return os.posix_spawn(
+        argv[0],
+        argv,
+        child_env(),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_path), flags, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def _exit_code(pid: int) -> int | None:
+    """The exit code of our child ``pid`` if it has exited (reaping it), else None."""
+    try:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None if _alive(pid) else -1
+    if finished != pid:
+        return None
+    return os.waitstatus_to_exitcode(status)
 
 
 def _log_hint(log_path: Path) -> str:

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,20 +131,28 @@ def child_env() -> dict[str, str]:
 
 
 def wait_until_ready(
-    process: subprocess.Popen[bytes], state_dir: Path, log_path: Path, timeout: float
+    pid: int,
+    exit_code: Callable[[], int | None],
+    state_dir: Path,
+    log_path: Path,
+    timeout: float,
 ) -> EmulatorHandle:
-    """Wait for the child's runtime file and a healthy answer; raise SandboxError if it dies."""
+    """Wait for process ``pid``'s runtime file and a healthy answer.
+
+    ``exit_code`` returns the process's exit code once it has exited (else None); an exit
+    while starting is a SandboxError naming the log.
+    """
     deadline = time.monotonic() + timeout
     runtime = runtime_path(state_dir)
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        code = exit_code()
+        if code is not None:
             raise SandboxError(
-                f"the sandbox emulator exited with code {process.returncode} while starting "
-                f"(log: {log_path})"
+                f"the sandbox emulator exited with code {code} while starting (log: {log_path})"
             )
         info = read_runtime(runtime)
-        if info and info.get("pid") == process.pid:
-            handle = EmulatorHandle(info["url"], Path(info["caPath"]), state_dir, process.pid)
+        if info and info.get("pid") == pid:
+            handle = EmulatorHandle(info["url"], Path(info["caPath"]), state_dir, pid)
             try:
                 handle.admin.health(timeout=2.0)
                 return handle
@@ -201,6 +209,6 @@ def running_emulator(
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        yield wait_until_ready(process, state_dir, log_path, START_TIMEOUT)
+        yield wait_until_ready(process.pid, process.poll, state_dir, log_path, START_TIMEOUT)
     finally:
         stop_process(process)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from conftest import (
+from emulator_helpers import (
     LOCATION,
     MARKETPLACE_GEN1,
     error_of,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import (
+from emulator_helpers import (
     LOCATION,
     blobs,
     error_of,

@@ -82,7 +82,7 @@ def on_failure(em: Emulator, version_id: str) -> Callable[[dict[str, Any]], None
                 return
             res.properties["provisioningState"] = "Failed"
             for entry in res.internal.get("regions", {}).values():
-                if entry["state"] != "Completed":
+                if entry["state"] not in ("Completed", "Failed"):
                     entry.update(state="Failed", details=error.get("message", ""))
             em.store.put(res)
 

@@ -197,6 +197,7 @@ def _gallery_image(
             "the sandbox does not hold; it cannot boot.",
             target=f"{_IMAGE_REF}.id",
         )
+    ref["exactVersion"] = version.body["name"]
     facts = {
         "osType": definition.properties["osType"],
         "hyperVGeneration": definition.properties.get("hyperVGeneration", "V1"),
