@@ -1,5 +1,8 @@
 """Packer: find it, learn its version, and run fmt, validate and build through the runner.
 
+``packer build`` never gets ``-force``: on azure-arm it would delete an existing gallery
+version of the same name instead of failing.
+
 Commands always carry ``-color=false``; Packer never gets a secret on its command line (it
 reads credentials from its environment). The artifact of a build is read from the manifest
 post-processor's file, which is removed before each build so a stale one cannot be mistaken
@@ -108,7 +111,6 @@ class Packer:
             "build",
             "-color=false",
             f"-on-error={on_error}",
-            "-force",
             f"-only={only}",
             *_var_args(variables),
             str(directory),

@@ -43,6 +43,7 @@ packages = ["curl", "jq", "ca-certificates"]
 provisioners = [
   "install-updates.sh",
   "install-packages.sh",
+  "install-azure-agent.sh",
   "configure-ssh-hardening.sh",
   "configure-time-sync.sh",
   "configure-security-updates.sh",

@@ -1,0 +1,934 @@
+"""Orchestration: what each task does, phase by phase, on either target.
+
+    build = render -> validate -> reserve version -> packer build -> publish
+            -> test VM + Testinfra -> record evidence -> replicate -> (promote)
+
+The same code path serves both targets; a ``BuildHost`` hides the one real difference: on
+``azure`` Packer's azure-arm builder boots, generalizes and publishes by itself (on the builtin
+profile imageforge then deletes the intermediate managed image); on ``sandbox`` imageforge asks
+the emulator for the build VM, Packer's null builder provisions it over SSH, and imageforge
+generalizes it and captures the version.
+
+Heavy imports (Azure SDKs, rich) happen inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from imageforge.config import ImageDefinition, Site, select_images
+from imageforge.errors import AzureError, ConfigError, SandboxError, ValidationError
+from imageforge.packer import Packer, variables_for
+from imageforge.render import (
+    PROFILES,
+    Profile,
+    Renderer,
+    RenderResult,
+    get_profile,
+    profile_for_packer,
+    source_name,
+    write_outputs,
+)
+from imageforge.versions import Version
+
+PHASES = (
+    "render",
+    "validate",
+    "packer",
+    "capture/publish",
+    "test VM",
+    "testinfra",
+    "replicate",
+    "promote",
+)
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+# -- timings ------------------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    """Wall time per phase, summed over images, in the order of PHASES."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def table(self) -> str:
+        width = max(len(p) for p in PHASES)
+        total = self.total() or 1.0
+        lines = [f"{'phase'.ljust(width)}  {'seconds':>9}  {'share':>6}"]
+        for name in PHASES:
+            if name in self.seconds:
+                sec = self.seconds[name]
+                lines.append(f"{name.ljust(width)}  {sec:9.2f}  {sec / total:6.1%}")
+        lines.append(f"{'total'.ljust(width)}  {self.total():9.2f}")
+        return "\n".join(lines)
+
+
+# -- context of a run ----------------------------------------------------------------------
+
+
+def source_commit(root: Path) -> str:
+    """The commit being built: Azure DevOps' Build.SourceVersion, else git, else 'unknown'."""
+    if os.environ.get("BUILD_SOURCEVERSION"):
+        return os.environ["BUILD_SOURCEVERSION"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def pipeline_run() -> str:
+    return os.environ.get("BUILD_BUILDID") or "local"
+
+
+def build_id() -> str | None:
+    return os.environ.get("IMAGEFORGE_BUILD_ID") or os.environ.get("BUILD_BUILDID") or None
+
+
+def new_run_id() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def actor() -> str:
+    """Who is acting: the Azure DevOps requester, else the local user."""
+    return (
+        os.environ.get("BUILD_REQUESTEDFOREMAIL")
+        or os.environ.get("BUILD_REQUESTEDFOR")
+        or os.environ.get("USER")
+        or os.environ.get("LOGNAME")
+        or "unknown"
+    )
+
+
+def packer_for(site: Site) -> Packer:
+    return Packer(binary=site.packer, cwd=site.root)
+
+
+def resolve_profile(name: str | None, packer: Packer) -> Profile:
+    if name:
+        return get_profile(name)
+    return profile_for_packer(packer.version())
+
+
+# -- render and validate -------------------------------------------------------------------
+
+
+def render_all(
+    site: Site, images: Sequence[ImageDefinition], profile: Profile
+) -> list[RenderResult]:
+    """Render every image in memory first; only then write, so bad input writes nothing."""
+    renderer = Renderer(site)
+    texts = {image.name: renderer.render_text(image, profile) for image in images}
+    return [
+        write_outputs(image.name, profile.name, texts[image.name], site.build_path / image.name)
+        for image in images
+    ]
+
+
+def render_task(site: Site, *, names: Sequence[str], os_name: str, profile: str | None) -> None:
+    images = select_images(site.images_path, names=names, os_name=os_name)
+    chosen = get_profile(profile) if profile else resolve_profile(None, packer_for(site))
+    for result in render_all(site, images, chosen):
+        state = "rendered" if result.changed else "unchanged"
+        files = ", ".join(p.name for p in result.files)
+        say(
+            f"{result.image}: {state} ({result.profile} profile) -> "
+            f"{_rel(site, result.directory)}/ [{files}]"
+        )
+
+
+def _rel(site: Site, path: Path) -> str:
+    try:
+        return str(path.relative_to(site.root))
+    except ValueError:
+        return str(path)
+
+
+@contextlib.contextmanager
+def _throwaway_key() -> Iterator[Path]:
+    """A freshly generated SSH key file for `packer validate` of the sandbox source."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    with tempfile.TemporaryDirectory(prefix="imageforge-validate-") as tmp:
+        path = Path(tmp) / "id_ed25519"
+        key = ed25519.Ed25519PrivateKey.generate()
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        yield path
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    image: str
+    profile: str
+    checks: tuple[str, ...]
+
+
+def validate_rendered(
+    site: Site, image: ImageDefinition, result: RenderResult, packer: Packer
+) -> ValidationReport:
+    """Check one rendered folder: parse, fmt, packer validate (when this Packer can)."""
+    from imageforge import hclio
+
+    checks = []
+    for path in result.files:
+        try:
+            hclio.load(path)
+        except ConfigError as exc:
+            raise ValidationError(f"rendered HCL does not parse: {exc}") from None
+    checks.append("hcl2 parse")
+    unformatted = packer.fmt_check(result.directory)
+    if unformatted:
+        raise ValidationError(f"{image.name}: not `packer fmt` clean: {', '.join(unformatted)}")
+    checks.append("packer fmt -check")
+    profile = PROFILES[result.profile]
+    can_validate = (profile.name == "builtin") == (packer.version() < (1, 7, 0))
+    if can_validate:
+        variables = {"image_version": "0.0.1"}
+        with _throwaway_key() as key:
+            if image.os == "linux":
+                variables["sandbox_private_key_file"] = str(key)
+            packer.validate(result.directory, variables)
+        checks.append(f"packer validate ({'.'.join(map(str, packer.version()))})")
+    if profile.name == "plugin":
+        from imageforge.lint import check_plugin_profile
+
+        check_plugin_profile(result.directory)
+        checks.append("plugin option lint")
+    return ValidationReport(image.name, profile.name, tuple(checks))
+
+
+def validate_images(
+    site: Site, images: Sequence[ImageDefinition], packer: Packer, profile: Profile
+) -> list[ValidationReport]:
+    """Validate the chosen profile in build/, and lint the plugin profile in a scratch folder."""
+    reports = []
+    results = render_all(site, images, profile)
+    for image, result in zip(images, results, strict=True):
+        reports.append(validate_rendered(site, image, result, packer))
+    if profile.name != "plugin":
+        renderer = Renderer(site)
+        with tempfile.TemporaryDirectory(prefix="imageforge-plugin-") as tmp:
+            for image in images:
+                texts = renderer.render_text(image, PROFILES["plugin"])
+                result = write_outputs(image.name, "plugin", texts, Path(tmp) / image.name)
+                reports.append(validate_rendered(site, image, result, packer))
+    return reports
+
+
+def validate_task(site: Site, *, names: Sequence[str], os_name: str, profile: str | None) -> None:
+    images = select_images(site.images_path, names=names, os_name=os_name)
+    packer = packer_for(site)
+    packer.path()
+    chosen = resolve_profile(profile, packer)
+    for report in validate_images(site, images, packer, chosen):
+        say(f"{report.image} [{report.profile}]: ok ({', '.join(report.checks)})")
+
+
+# -- build hosts: the one difference between targets -----------------------------------------
+
+
+class BuildHost(Protocol):
+    only: str
+    variables: dict[str, str]
+
+    def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str: ...
+
+
+@dataclass
+class AzureBuildHost:
+    """Packer's azure-arm builder does it all; builtin leaves a managed image to delete."""
+
+    session: Any
+    image: ImageDefinition
+    profile: Profile
+    only: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str:
+        from imageforge.azure import gallery
+
+        if self.profile.managed_image and artifact.artifact_id:
+            delete_managed_image(self.session, artifact.artifact_id)
+        return str(gallery.get_version(self.session, self.image, str(version)).id)
+
+
+def delete_managed_image(session: Any, image_id: str) -> None:
+    """Delete the managed image Packer < 1.7 had to create on the way to the gallery."""
+    parts = image_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    try:
+        group = parts[lowered.index("resourcegroups") + 1]
+        name = parts[lowered.index("images") + 1]
+    except (ValueError, IndexError):
+        raise AzureError(
+            f"the manifest's artifact {image_id!r} is not a managed image id"
+        ) from None
+    say(f"deleting the intermediate managed image {name} in {group}")
+    session.compute.images.begin_delete(group, name).result()
+
+
+@dataclass
+class SandboxBuildHost:
+    """A build VM from the sandbox marketplace; captured into the gallery after Packer."""
+
+    session: Any
+    image: ImageDefinition
+    vm: Any
+    only: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str:
+        from imageforge.azure import testvm
+
+        return str(
+            testvm.capture_version(self.session, self.image, str(version), self.vm, tags=tags)
+        )
+
+
+@contextlib.contextmanager
+def build_host(
+    session: Any, target: str, image: ImageDefinition, profile: Profile, run_id: str
+) -> Iterator[BuildHost]:
+    name = source_name(image.name)
+    if target == "azure":
+        yield AzureBuildHost(session, image, profile, f"azure-arm.{name}")
+        return
+    from imageforge.azure import testvm
+
+    with testvm.sandbox_build_vm(session, image, run_id=run_id) as vm:
+        yield SandboxBuildHost(
+            session,
+            image,
+            vm,
+            f"null.{name}",
+            {
+                "sandbox_host": vm.host,
+                "sandbox_port": str(vm.port),
+                "sandbox_username": vm.username,
+                "sandbox_private_key_file": str(vm.ssh_key_path),
+            },
+        )
+
+
+# -- build ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageOutcome:
+    image: str
+    version: str | None = None
+    version_id: str | None = None
+    stage: str = "not built"
+    tests: str = ""
+    ok: bool = False
+    error: str | None = None
+    report_dir: Path | None = None
+
+
+def _check_sandbox_images(
+    images: list[ImageDefinition], names: Sequence[str], os_name: str
+) -> list[ImageDefinition]:
+    windows = [i for i in images if i.os == "windows"]
+    if not windows:
+        return images
+    if names or os_name == "windows":
+        raise SandboxError(
+            f"{windows[0].name}: Windows cannot run in the sandbox (its VMs are Linux chroots); "
+            "build it with --target azure (the sandbox covers Windows by render and validate)"
+        )
+    for image in windows:
+        say(f"note: skipping {image.name}: Windows cannot run in the sandbox")
+    return [i for i in images if i.os != "windows"]
+
+
+def _check_sandbox_image(image: ImageDefinition) -> None:
+    from imageforge.sandbox.backend import find_base_image
+
+    base = image.base_image
+    find_base_image(base.publisher, base.offer, base.sku)
+
+
+def plan(
+    site: Site,
+    images: Sequence[ImageDefinition],
+    *,
+    target: str,
+    profile: Profile,
+    packer: Packer,
+    version: str | None,
+    results: Sequence[RenderResult],
+    session: Any = None,
+) -> list[dict[str, Any]]:
+    """What a build would do; changes nothing anywhere (reads the gallery at most)."""
+    from imageforge.packer import redacted_argv
+
+    entries = []
+    for image, result in zip(images, results, strict=True):
+        if version:
+            planned, note = str(Version.parse(version, where="--version")), "from --version"
+        else:
+            planned, note = _planned_version(session, image)
+        name = source_name(image.name)
+        only = f"azure-arm.{name}" if target == "azure" else f"null.{name}"
+        variables = variables_for(
+            version=planned,
+            source_commit=source_commit(site.root),
+            pipeline_run=pipeline_run(),
+            use_azure_cli_auth=_use_cli_auth(),
+        )
+        if target == "sandbox":
+            variables.update(
+                sandbox_host="<build VM address>",
+                sandbox_port="2222",
+                sandbox_username=image.communicator.username,
+                sandbox_private_key_file="<per-run key file>",
+            )
+        argv = redacted_argv(
+            packer.build_argv(result.directory, variables, only=only, on_error=site.on_error)
+        )
+        entries.append(
+            {
+                "image": image.name,
+                "os": image.os,
+                "target": target,
+                "profile": profile.name,
+                "version": planned,
+                "version_note": note,
+                "rendered_files": [_rel(site, p) for p in result.files],
+                "packer_argv": [
+                    _rel(site, Path(a)) if a == str(result.directory) else a for a in argv
+                ],
+                "gallery": f"{site.resource_group}/{site.gallery}/{image.gallery_image.name}",
+                "publish_region": image.build.region,
+                "target_regions": [r.name for r in image.target_regions],
+            }
+        )
+    return entries
+
+
+def _planned_version(session: Any, image: ImageDefinition) -> tuple[str, str]:
+    from imageforge.versions import next_version
+
+    if session is None:
+        v = next_version(image.version_scheme, [], build_id=build_id())
+        return str(v), "gallery not reachable: assuming no existing versions"
+    from imageforge.azure.gallery import GalleryVersionSource
+
+    existing = GalleryVersionSource(session).existing_versions(image.gallery_image.name)
+    v = next_version(image.version_scheme, existing, build_id=build_id())
+    return str(v), f"{image.version_scheme} scheme, {len(existing)} existing version(s)"
+
+
+def _use_cli_auth() -> bool:
+    """Packer uses the Azure CLI's login unless a service principal secret is in the env."""
+    return not (os.environ.get("ARM_CLIENT_ID") and os.environ.get("ARM_CLIENT_SECRET"))
+
+
+def _open_session(site: Site, target: str) -> Any:
+    from imageforge.azure.clients import open_session
+
+    return open_session(site, target)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A pipeline cancelled with SIGTERM cleans up like Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def build_task(
+    site: Site,
+    *,
+    names: Sequence[str],
+    os_name: str,
+    version: str | None,
+    profile: str | None,
+    target: str | None,
+    dry_run: bool,
+    promote: bool,
+    on_error: str | None,
+    skip_tests: bool = False,
+) -> bool:
+    """`invoke build`. Returns True when every image reached its goal."""
+    target_name, why = site.resolve_target(target)
+    say(f"target: {target_name} ({why})")
+    if version is not None:
+        Version.parse(version, where="--version")
+    images = select_images(site.images_path, names=names, os_name=os_name)
+    if target_name == "sandbox":
+        images = _check_sandbox_images(images, names, os_name)
+        for image in images:
+            _check_sandbox_image(image)
+    if not images:
+        raise ConfigError("no images to build")
+    packer = packer_for(site)
+    packer.path()
+    chosen = resolve_profile(profile, packer)
+    timings = Timings()
+    with timings.phase("render"):
+        results = render_all(site, images, chosen)
+    with timings.phase("validate"):
+        for image, result in zip(images, results, strict=True):
+            validate_rendered(site, image, result, packer)
+    if dry_run:
+        session = None
+        with contextlib.suppress(Exception):
+            session = _open_session(site, target_name)
+        entries = plan(
+            site,
+            images,
+            target=target_name,
+            profile=chosen,
+            packer=packer,
+            version=version,
+            results=results,
+            session=session,
+        )
+        for entry in entries:
+            path = site.build_path / entry["image"] / "plan.json"
+            path.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            say(
+                f"{entry['image']}: would build version {entry['version']} "
+                f"({entry['version_note']})"
+            )
+            say(
+                f"  profile {entry['profile']}, publish to {entry['gallery']} "
+                f"in {entry['publish_region']}"
+            )
+            say(f"  then test, replicate to {', '.join(entry['target_regions'])}")
+            say(f"  files: {', '.join(entry['rendered_files'])}")
+            say(f"  packer: {' '.join(entry['packer_argv'])}")
+        say("dry run: nothing was built, published or changed")
+        return True
+    session = _open_session(site, target_name)
+    outcomes = []
+    with _sigterm_as_interrupt():
+        for image in images:
+            outcomes.append(
+                build_one(
+                    site,
+                    session,
+                    image,
+                    target=target_name,
+                    profile=chosen,
+                    packer=packer,
+                    version=version,
+                    promote=promote,
+                    on_error=on_error or site.on_error,
+                    skip_tests=skip_tests,
+                    timings=timings,
+                )
+            )
+    say("")
+    say(timings.table())
+    say("")
+    for outcome in outcomes:
+        status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
+        say(
+            f"{outcome.image} {outcome.version or '-'}: "
+            f"stage {outcome.stage} {outcome.tests} {status}"
+        )
+        if outcome.version and outcome.ok:
+            versions_task(
+                site,
+                next(i for i in images if i.name == outcome.image),
+                target=target_name,
+                session=session,
+            )
+    return all(o.ok for o in outcomes)
+
+
+def build_one(
+    site: Site,
+    session: Any,
+    image: ImageDefinition,
+    *,
+    target: str,
+    profile: Profile,
+    packer: Packer,
+    version: str | None,
+    promote: bool,
+    on_error: str,
+    skip_tests: bool,
+    timings: Timings,
+) -> ImageOutcome:
+    """Build, publish, test, replicate (and promote) one image."""
+    from imageforge import tags
+    from imageforge.azure import gallery
+    from imageforge.errors import ImageforgeError
+
+    outcome = ImageOutcome(image.name)
+    run_id = new_run_id()
+    commit = source_commit(site.root)
+    out_dir = site.build_path / image.name
+    try:
+        with timings.phase("capture/publish"):
+            gallery.ensure_gallery(session)
+            gallery.ensure_image_definition(session, image)
+        with gallery.reserve_version(
+            session,
+            image,
+            scheme=image.version_scheme,
+            build_id=build_id(),
+            requested=version,
+            run_id=run_id,
+        ) as reserved:
+            outcome.version = str(reserved)
+            say(f"{image.name}: building version {reserved} on {target} ({profile.name} profile)")
+            (out_dir / "version.txt").write_text(f"{reserved}\n", encoding="utf-8")
+            with build_host(session, target, image, profile, run_id) as host:
+                variables = variables_for(
+                    version=str(reserved),
+                    source_commit=commit,
+                    pipeline_run=pipeline_run(),
+                    use_azure_cli_auth=_use_cli_auth(),
+                    extra=host.variables,
+                )
+                with timings.phase("packer"):
+                    artifact = packer.build(
+                        out_dir,
+                        variables,
+                        only=host.only,
+                        manifest=out_dir / "manifest.json",
+                        log_path=out_dir / "packer.log",
+                        on_error=on_error,
+                        timeout=float(site.packer_timeout),
+                    )
+                version_tags = {
+                    tags.STAGE: "built",
+                    tags.IMAGE: image.name,
+                    tags.SOURCE_COMMIT: commit,
+                    tags.PIPELINE_RUN: pipeline_run(),
+                    tags.BASE_IMAGE_VERSION: image.base_image.version,
+                    **site.tags,
+                }
+                with timings.phase("capture/publish"):
+                    outcome.version_id = host.publish(reserved, artifact, version_tags)
+            outcome.stage = "built"
+        say(f"{image.name}: published {outcome.version} ({outcome.version_id})")
+        if skip_tests:
+            outcome.ok = True
+            return outcome
+        result = test_version(site, session, image, outcome.version, timings=timings)
+        outcome.report_dir = result.junit_path.parent if result.junit_path else None
+        outcome.tests = f"({result.passed} passed, {result.failed} failed, {result.errors} errors)"
+        if not result.ok:
+            outcome.stage = "failed"
+            outcome.error = (
+                f"Testinfra suite failed: {', '.join(result.failures[:5]) or result.reason}"
+            )
+            return outcome
+        outcome.stage = "tested"
+        from imageforge.azure import lifecycle
+
+        with timings.phase("replicate"):
+            lifecycle.replicate(session, image, outcome.version, timeout=3600)
+        outcome.stage = "replicated"
+        if promote:
+            with timings.phase("promote"):
+                promoted = lifecycle.promote(session, image, outcome.version, actor=actor())
+            say(promoted.message)
+            outcome.stage = "promoted"
+        outcome.ok = True
+    except ImageforgeError as exc:
+        outcome.error = str(exc)
+        say(f"{image.name}: error: {exc}")
+    return outcome
+
+
+def test_version(
+    site: Site,
+    session: Any,
+    image: ImageDefinition,
+    version: str,
+    *,
+    timings: Timings | None = None,
+) -> Any:
+    """Deploy a VM from the exact version, run the suite, write the evidence onto the version."""
+    from imageforge import verify
+    from imageforge.azure import lifecycle, testvm
+
+    timings = timings or Timings()
+    report_dir = site.reports_path / image.name / version
+    run_id = new_run_id()
+    vm_started = time.perf_counter()
+    suite_seconds = 0.0
+    with testvm.deploy_test_vm(session, image, version, run_id=run_id) as vm:
+        say(f"{image.name} {version}: test VM {vm.host}:{vm.port} in {vm.resource_group}")
+        suite_started = time.perf_counter()
+        if image.os == "linux":
+            spec = f"ssh://{vm.username}@{vm.host}:{vm.port}"
+            result = verify.run_suite(
+                spec,
+                os="linux",
+                image_file=image.path,
+                version=version,
+                admin_user=vm.username,
+                report_dir=report_dir,
+                ssh_identity=vm.ssh_key_path,
+                collect_inventory=True,
+                repo_root=site.root,
+            )
+        else:
+            spec = f"winrm://{vm.username}@{vm.host}:{vm.port}"
+            result = verify.run_suite(
+                spec,
+                os="windows",
+                image_file=image.path,
+                version=version,
+                admin_user=vm.username,
+                report_dir=report_dir,
+                winrm_password=vm.password,
+                collect_inventory=True,
+                repo_root=site.root,
+            )
+        suite_seconds = time.perf_counter() - suite_started
+    timings.add("testinfra", suite_seconds)
+    timings.add("test VM", time.perf_counter() - vm_started - suite_seconds)
+    say(result.summary_line(image.name, version))
+    lifecycle.record_test_result(
+        session,
+        image,
+        version,
+        passed=result.passed,
+        failed=result.failed,
+        errors=result.errors,
+        digest=result.digest or "",
+        tested_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        report=_rel(site, report_dir),
+    )
+    return result
+
+
+# -- the other tasks -----------------------------------------------------------------------
+
+
+def _session(site: Site, target: str | None) -> Any:
+    target_name, _ = site.resolve_target(target)
+    return _open_session(site, target_name)
+
+
+def test_image_task(
+    site: Site, image: ImageDefinition, version: str, *, target: str | None
+) -> bool:
+    Version.parse(version, where="--version")
+    session = _session(site, target)
+    from imageforge.azure import gallery
+
+    gallery.get_version(session, image, version)
+    with _sigterm_as_interrupt():
+        result = test_version(site, session, image, version)
+    return bool(result.ok)
+
+
+def verify_task(
+    site: Site,
+    *,
+    host: str,
+    os_name: str,
+    image: ImageDefinition,
+    version: str,
+    admin_user: str,
+    ssh_identity: str | None,
+) -> int:
+    from imageforge import verify
+
+    if os_name not in ("linux", "windows"):
+        raise ConfigError(f"unknown --os {os_name!r}: expected linux or windows")
+    if image.os != os_name:
+        raise ConfigError(f"image {image.name} is a {image.os} image, not {os_name}")
+    if not host:
+        raise ConfigError("--host is required (e.g. ssh://azureuser@10.0.0.4)")
+    if version:
+        Version.parse(version, where="--version")
+    report_dir = site.reports_path / image.name / (version or "adhoc")
+    result = verify.run_suite(
+        host,
+        os=os_name,
+        image_file=image.path,
+        version=version,
+        admin_user=admin_user,
+        report_dir=report_dir,
+        ssh_identity=Path(ssh_identity) if ssh_identity else None,
+        collect_inventory=True,
+        repo_root=site.root,
+    )
+    say(result.summary_line(image.name, version or "-"))
+    return int(result.exit_code)
+
+
+def diff_task(site: Site, image: ImageDefinition, a: str, b: str) -> None:
+    from imageforge import inventory
+
+    for label, value in (("A", a), ("B", b)):
+        Version.parse(value, where=f"version {label}")
+    say(inventory.diff_versions(site.reports_path, image.name, a, b))
+
+
+def versions_task(
+    site: Site, image: ImageDefinition, *, target: str | None, session: Any = None
+) -> None:
+    from imageforge.azure import lifecycle
+
+    session = session or _session(site, target)
+    rows = lifecycle.versions_table(session, image)
+    lifecycle.render_versions(image.name, rows)
+
+
+def replicate_task(
+    site: Site, image: ImageDefinition, version: str, *, timeout: float, target: str | None
+) -> None:
+    from imageforge.azure import lifecycle
+
+    Version.parse(version, where="--version")
+    result = lifecycle.replicate(_session(site, target), image, version, timeout=timeout)
+    say(result.message)
+
+
+def promote_task(
+    site: Site,
+    image: ImageDefinition,
+    version: str,
+    *,
+    regions: list[str],
+    force: bool,
+    reason: str | None,
+    target: str | None,
+) -> None:
+    from imageforge.azure import lifecycle
+
+    Version.parse(version, where="--version")
+    result = lifecycle.promote(
+        _session(site, target),
+        image,
+        version,
+        regions=regions or None,
+        force=force,
+        reason=reason,
+        actor=actor(),
+    )
+    say(result.message)
+
+
+def rollback_task(
+    site: Site, image: ImageDefinition, version: str, *, reason: str | None, target: str | None
+) -> None:
+    from imageforge.azure import lifecycle
+
+    Version.parse(version, where="--version")
+    result = lifecycle.rollback(
+        _session(site, target), image, version, actor=actor(), reason=reason
+    )
+    say(result.message)
+
+
+def deprecate_task(
+    site: Site, image: ImageDefinition, version: str, date: str, *, target: str | None
+) -> None:
+    from imageforge.azure import lifecycle
+
+    Version.parse(version, where="--version")
+    try:
+        when = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ConfigError(f"--date {date!r} is not a date (YYYY-MM-DD)") from None
+    result = lifecycle.deprecate(_session(site, target), image, version, end_of_life=when)
+    say(result.message)
+
+
+def prune_task(
+    site: Site, image: ImageDefinition, *, keep: int, days: int, yes: bool, target: str | None
+) -> None:
+    from imageforge.azure import lifecycle
+
+    if keep < 0 or days < 0:
+        raise ConfigError("--keep and --days must be >= 0")
+    result = lifecycle.prune(_session(site, target), image, keep=keep, days=days, yes=yes)
+    say(result.message)
+
+
+def cleanup_task(site: Site, *, target: str | None) -> None:
+    from imageforge.azure import lifecycle
+
+    deleted = lifecycle.cleanup(_session(site, target))
+    say(
+        f"cleanup: deleted {len(deleted)} expired resource group(s)"
+        + (": " + ", ".join(deleted) if deleted else "")
+    )
+
+
+def describe_sandbox(status: Any) -> str:
+    if not status.running:
+        return f"sandbox: not running (state {status.state_dir}); start it with `invoke sandbox.up`"
+    info = status.info
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(status.resources.items())) or "empty"
+    return (
+        f"sandbox: running at {info.url} (pid {info.pid})\n"
+        f"  CA certificate: {info.ca_path}\n"
+        f"  state: {status.state_dir}\n"
+        f"  resources: {counts}; VMs running: {status.vms}; "
+        f"operations in progress: {status.operations_in_progress}"
+    )
+
+
+def describe_reset(report: Any) -> str:
+    if report.stopped_pid:
+        stopped = f"stopped emulator pid {report.stopped_pid}"
+    else:
+        stopped = "emulator was not running"
+    reaped = ", ".join(report.reaped) if report.reaped else "nothing"
+    return f"sandbox reset: {stopped}; reaped {reaped}; wiped {report.wiped}"

@@ -1,0 +1,384 @@
+"""imageforge tasks: thin wrappers that parse flags, call the library and turn its errors into Exit.
+
+`invoke --list` shows them all; README.md explains each. Settings live in the `imageforge`
+namespace declared at the bottom (override with invoke.yaml or INVOKE_IMAGEFORGE_* variables).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+
+IMAGE = "Image name (file stem under images/); repeatable"
+OS = "linux, windows or all (default: all images)"
+VERSION = "Gallery image version, Major.Minor.Patch"
+PROFILE = "Packer render profile: builtin (Packer < 1.7) or plugin (>= 1.7); default: detected"
+TARGET = "azure or sandbox (default: azure when a subscription is configured, else sandbox)"
+
+
+def _site(c: Any) -> Any:
+    from imageforge.config import Site
+
+    return Site.from_config(c.config.imageforge, ROOT)
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Expected failures exit 1 with their one-line message; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from imageforge.errors import ImageforgeError
+
+        try:
+            return fn(*args, **kwargs)
+        except ImageforgeError as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+def _one_image(c: Any, image: str) -> Any:
+    from imageforge.config import select_images
+
+    if not image:
+        raise Exit("error: --image is required", code=1)
+    return select_images(_site(c).images_path, names=[image])[0]
+
+
+@task(
+    iterable=["image"],
+    help={"image": IMAGE, "os": OS, "profile": PROFILE},
+)
+@handles_errors
+def render(c, image=None, os="all", profile=None):
+    """Render the Packer HCL of the chosen images into build/<image>/."""
+    from imageforge import pipeline
+
+    pipeline.render_task(_site(c), names=image or [], os_name=os, profile=profile)
+
+
+@task(iterable=["image"], help={"image": IMAGE, "os": OS, "profile": PROFILE})
+@handles_errors
+def validate(c, image=None, os="all", profile=None):
+    """Render and validate: HCL parse, plugin option lint, packer fmt -check, packer validate."""
+    from imageforge import pipeline
+
+    pipeline.validate_task(_site(c), names=image or [], os_name=os, profile=profile)
+
+
+@task(
+    iterable=["image"],
+    help={
+        "image": IMAGE,
+        "os": OS,
+        "version": VERSION + " (default: the image's version scheme)",
+        "profile": PROFILE,
+        "target": TARGET,
+        "dry_run": "Print the plan (images, versions, files, Packer argv) and change nothing",
+        "promote": "Promote the version at the end when the promotion gate allows it",
+        "on_error": "Packer -on-error: cleanup (default), abort, ask, run-cleanup-provisioner",
+        "skip_tests": "Stop after publishing (no test VM, no replication)",
+    },
+)
+@handles_errors
+def build(
+    c,
+    image=None,
+    os="all",
+    version=None,
+    profile=None,
+    target=None,
+    dry_run=False,
+    promote=False,
+    on_error=None,
+    skip_tests=False,
+):
+    """Render, validate, packer build, test a VM from the new version, replicate (and promote)."""
+    from imageforge import pipeline
+
+    ok = pipeline.build_task(
+        _site(c),
+        names=image or [],
+        os_name=os,
+        version=version,
+        profile=profile,
+        target=target,
+        dry_run=dry_run,
+        promote=promote,
+        on_error=on_error,
+        skip_tests=skip_tests,
+    )
+    if not ok:
+        raise Exit("error: at least one image failed; see the summary above", code=1)
+
+
+@task(help={"image": "Image name", "version": VERSION, "target": TARGET})
+@handles_errors
+def test_image(c, image="", version="", target=None):
+    """Deploy a VM from that exact version, run the image's Testinfra suite, record the evidence."""
+    from imageforge import pipeline
+
+    ok = pipeline.test_image_task(_site(c), _one_image(c, image), version, target=target)
+    if not ok:
+        raise Exit(f"error: {image} {version} failed its tests", code=1)
+
+
+@task(
+    help={
+        "host": "Testinfra host spec: ssh://user@host:port, paramiko://..., winrm://user@host:5986",
+        "os": "linux or windows",
+        "image": "Image name whose definition the suite checks against",
+        "version": "Version the image marker must show",
+        "admin_user": "The admin user that must exist with sudo (Linux)",
+        "ssh_identity": "SSH private key file",
+    }
+)
+@handles_errors
+def verify(c, host="", os="linux", image="", version="", admin_user="", ssh_identity=None):
+    """Run an image's Testinfra suite against any host (WinRM password: env only)."""
+    from imageforge import pipeline
+
+    code = pipeline.verify_task(
+        _site(c),
+        host=host,
+        os_name=os,
+        image=_one_image(c, image),
+        version=version,
+        admin_user=admin_user,
+        ssh_identity=ssh_identity,
+    )
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"image": "Image name", "a": "Older version", "b": "Newer version"})
+@handles_errors
+def diff(c, image="", a="", b=""):
+    """Compare two versions' package inventories: added, removed, changed."""
+    from imageforge import pipeline
+
+    pipeline.diff_task(_site(c), _one_image(c, image), a, b)
+
+
+@task(help={"image": "Image name", "target": TARGET})
+@handles_errors
+def versions(c, image="", target=None):
+    """Table of an image's versions: stage, tests, regions, latest, published date."""
+    from imageforge import pipeline
+
+    pipeline.versions_task(_site(c), _one_image(c, image), target=target)
+
+
+@task(
+    help={
+        "image": "Image name",
+        "version": VERSION,
+        "timeout": "Seconds to wait for every region (default 3600)",
+        "target": TARGET,
+    }
+)
+@handles_errors
+def replicate(c, image="", version="", timeout=3600, target=None):
+    """Replicate a version to the image's target regions and follow it to Completed."""
+    from imageforge import pipeline
+
+    pipeline.replicate_task(
+        _site(c), _one_image(c, image), version, timeout=float(timeout), target=target
+    )
+
+
+@task(
+    help={
+        "image": "Image name",
+        "version": VERSION,
+        "regions": "Comma-separated regions for a staged rollout (default: all)",
+        "force": "Promote despite the gate (needs --reason; recorded on the version)",
+        "reason": "Why (recorded in the version's tags)",
+        "target": TARGET,
+    }
+)
+@handles_errors
+def promote(c, image="", version="", regions="", force=False, reason="", target=None):
+    """Make a tested, replicated version the one `latest` resolves to."""
+    from imageforge import pipeline
+
+    pipeline.promote_task(
+        _site(c),
+        _one_image(c, image),
+        version,
+        regions=[r.strip() for r in regions.split(",") if r.strip()],
+        force=force,
+        reason=reason or None,
+        target=target,
+    )
+
+
+@task(help={"image": "Image name", "version": VERSION, "reason": "Why", "target": TARGET})
+@handles_errors
+def rollback(c, image="", version="", reason="", target=None):
+    """Exclude a version from latest again (tagged revoked) and print what latest is now."""
+    from imageforge import pipeline
+
+    pipeline.rollback_task(
+        _site(c), _one_image(c, image), version, reason=reason or None, target=target
+    )
+
+
+@task(
+    help={
+        "image": "Image name",
+        "version": VERSION,
+        "date": "End-of-life date, YYYY-MM-DD",
+        "target": TARGET,
+    }
+)
+@handles_errors
+def deprecate(c, image="", version="", date="", target=None):
+    """Set a version's end-of-life date."""
+    from imageforge import pipeline
+
+    pipeline.deprecate_task(_site(c), _one_image(c, image), version, date, target=target)
+
+
+@task(
+    help={
+        "image": "Image name",
+        "keep": "Promoted versions to keep (default 3)",
+        "days": "Keep anything younger than this many days (default 30)",
+        "yes": "Delete; without it prune only lists",
+        "target": TARGET,
+    }
+)
+@handles_errors
+def prune(c, image="", keep=3, days=30, yes=False, target=None):
+    """List (or with --yes delete) versions outside the retention policy; never the latest."""
+    from imageforge import pipeline
+
+    pipeline.prune_task(
+        _site(c), _one_image(c, image), keep=int(keep), days=int(days), yes=yes, target=target
+    )
+
+
+@task(help={"target": TARGET})
+@handles_errors
+def cleanup(c, target=None):
+    """Delete expired resource groups imageforge created (test VMs of crashed runs too)."""
+    from imageforge import pipeline
+
+    pipeline.cleanup_task(_site(c), target=target)
+
+
+@task(help={"check": "Only report whether Packer is installed"})
+@handles_errors
+def setup(c, check=False):
+    """Install Packer from Debian's packages when it is missing (run as root)."""
+    from imageforge import tooling
+
+    tooling.ensure_packer(_site(c), check_only=check)
+
+
+# -- sandbox ---------------------------------------------------------------------------------
+
+
+def _sandbox_settings(c: Any) -> Any:
+    from imageforge.sandbox.control import SandboxSettings
+
+    return SandboxSettings(**dict(c.config.imageforge.sandbox))
+
+
+@task(name="up")
+@handles_errors
+def sandbox_up(c):
+    """Start the sandbox (local ARM emulator + VM runtime); idempotent."""
+    from imageforge.sandbox import control
+
+    info = control.up(_sandbox_settings(c))
+    state = "already running" if info.already_running else "started"
+    print(f"sandbox {state}: {info.url} (pid {info.pid}, CA {info.ca_path})")
+
+
+@task(name="down")
+@handles_errors
+def sandbox_down(c):
+    """Stop the sandbox's emulator (its VMs stop with it; state is kept)."""
+    from imageforge.sandbox import control
+
+    pid = control.down(_sandbox_settings(c))
+    print(f"sandbox stopped (pid {pid})" if pid else "sandbox was not running")
+
+
+@task(name="status")
+@handles_errors
+def sandbox_status(c):
+    """Is the sandbox running; where; how many resources and VMs."""
+    from imageforge import pipeline
+    from imageforge.sandbox import control
+
+    print(pipeline.describe_sandbox(control.status(_sandbox_settings(c))))
+
+
+@task(name="reset")
+@handles_errors
+def sandbox_reset(c):
+    """Stop the sandbox, reap leftover VMs, processes and mounts, and wipe its state."""
+    from imageforge import pipeline
+    from imageforge.sandbox import control
+
+    print(pipeline.describe_reset(control.reset(_sandbox_settings(c))))
+
+
+sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_reset)
+
+ns = Collection(
+    render,
+    validate,
+    build,
+    test_image,
+    verify,
+    diff,
+    versions,
+    replicate,
+    promote,
+    rollback,
+    deprecate,
+    prune,
+    cleanup,
+    setup,
+    sandbox,
+)
+ns.configure(
+    {
+        "imageforge": {
+            "subscription_id": "",
+            "resource_group": "rg-imageforge",
+            "gallery": "imageforge",
+            "location": "westeurope",
+            "tags": {},
+            "packer": "packer",
+            "packer_timeout": 4 * 3600,
+            "on_error": "cleanup",
+            "target": "auto",
+            "images_dir": "images",
+            "build_dir": "build",
+            "reports_dir": "reports",
+            "test_vm_ttl_hours": 6,
+            "sandbox": {
+                "state_dir": "~/.cache/imageforge/sandbox",
+                "host": "127.0.0.1",
+                "port": 8443,
+                "backend": "chroot",
+                "replication_seconds": 2.0,
+                "lro_seconds": 0.0,
+                "cache_dir": "~/.cache/imageforge/rootfs",
+            },
+        }
+    }
+)
