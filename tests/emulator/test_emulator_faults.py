@@ -170,3 +170,23 @@ def test_admin_api_validates_rules(arm):
     arm.clear_faults()
     arm.reset_stats()
     assert arm.stats()["total"] == 0
+
+
+def test_lro_failure_rules_wait_for_a_long_running_request(clients, rg, arm):
+    arm.set_faults([{"kind": "lro_failed", "method": "PUT"}])
+    clients.resource.resource_groups.create_or_update(rg, {"location": LOCATION})  # synchronous
+    bad = clients.send(
+        "PUT",
+        f"/subscriptions/{arm.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Compute/"
+        "galleries/gallery",
+        {"properties": {}},
+        **{"api-version": "2026-03-03"},
+    )
+    assert bad.status_code == 400  # refused before an operation began
+    assert arm.faults()[0]["remaining"] == 1
+    with pytest.raises(HttpResponseError):
+        clients.compute.galleries.begin_create_or_update(
+            rg, "gallery", {"location": LOCATION}
+        ).result()
+    assert arm.faults()[0]["remaining"] == 0
+    assert clients.compute.galleries.get(rg, "gallery").provisioning_state == "Failed"

@@ -34,9 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         lro_seconds=args.lro_seconds,
         page_size=args.page_size,
     )
+    from imageforge.errors import ImageforgeError
     from imageforge.sandbox.emulator.server import serve
 
-    serve(config)
+    try:
+        serve(config)
+    except ImageforgeError as err:
+        logging.getLogger("imageforge.sandbox.emulator").error("cannot start: %s", err)
+        return 2
+    except OSError as err:
+        logging.getLogger("imageforge.sandbox.emulator").error("cannot start: %s", err)
+        return 2
     return 0
 
 

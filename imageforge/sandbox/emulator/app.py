@@ -31,7 +31,7 @@ from imageforge.sandbox.emulator.armerrors import (
     unknown_route,
 )
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.faults import FaultRule
+from imageforge.sandbox.emulator.faults import FaultDecision, FaultRule
 from imageforge.sandbox.emulator.handlers.routes import router
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 
@@ -129,6 +129,7 @@ def create_app(em: Emulator) -> Starlette:
                 return _error_response(err, method)
         started = time.monotonic()
         template, fault, response = "(unknown)", None, None
+        decision = FaultDecision()
         try:
             match, known = table.match(method, path)
             if match is None:
@@ -163,8 +164,15 @@ def create_app(em: Emulator) -> Starlette:
                 template=template,
                 fail_operation=fail_operation,
             )
-            response = _to_response(await run_in_threadpool(match.route.handler, em, req), method)
+            result = await run_in_threadpool(match.route.handler, em, req)
+            if decision.fail_operation is not None and "Location" not in result.headers:
+                em.faults.refund(decision.fail_operation)  # not a long-running operation
+                fault = None
+            response = _to_response(result, method)
         except ArmError as err:
+            if decision.fail_operation is not None:
+                em.faults.refund(decision.fail_operation)  # refused before any operation began
+                fault = None
             response = _error_response(err, method)
         except Exception:
             log.exception("%s %s failed", method, path)

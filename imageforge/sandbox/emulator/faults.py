@@ -168,7 +168,16 @@ class Faults:
                 elif rule.kind in ("throttle", "error") and decision.respond is None:
                     rule.hits += 1
                     decision.respond = rule
+            if decision.respond is not None and decision.fail_operation is not None:
+                decision.fail_operation.hits -= 1  # the request never reaches its operation
+                decision.fail_operation = None
         return decision
+
+    def refund(self, rule: FaultRule) -> None:
+        """Give back a use of ``rule`` that did not apply (an lro_failed rule that matched a
+        request answered synchronously)."""
+        with self._lock:
+            rule.hits = max(0, rule.hits - 1)
 
     def region_fails(self, region: str) -> FaultRule | None:
         """Consume and return a region_failure rule for ``region``, if any."""
