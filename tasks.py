@@ -289,9 +289,9 @@ def setup(c, check=False):
 
 
 def _sandbox_settings(c: Any) -> Any:
-    from imageforge.sandbox.control import SandboxSettings
+    from imageforge import pipeline
 
-    return SandboxSettings(**dict(c.config.imageforge.sandbox))
+    return pipeline.sandbox_settings(_site(c))
 
 
 @task(name="up")

@@ -466,6 +466,23 @@ def _use_cli_auth() -> bool:
     return not (os.environ.get("ARM_CLIENT_ID") and os.environ.get("ARM_CLIENT_SECRET"))
 
 
+def sandbox_settings(site: Site) -> Any:
+    from imageforge.sandbox.control import SandboxSettings
+
+    return SandboxSettings(**dict(site.sandbox))
+
+
+def ensure_sandbox(site: Site) -> None:
+    """Start the sandbox for a build when it is not running yet (as `invoke sandbox.up`)."""
+    from imageforge.sandbox import control
+
+    settings = sandbox_settings(site)
+    if control.running(settings) is None:
+        say(f"starting the sandbox (state in {settings.state_dir}) ...")
+        info = control.up(settings)
+        say(f"sandbox running at {info.url}")
+
+
 def _open_session(site: Site, target: str) -> Any:
     from imageforge.azure.clients import open_session
 
@@ -554,6 +571,8 @@ def build_task(
             say(f"  packer: {' '.join(entry['packer_argv'])}")
         say("dry run: nothing was built, published or changed")
         return True
+    if target_name == "sandbox":
+        ensure_sandbox(site)
     session = _open_session(site, target_name)
     outcomes = []
     with _sigterm_as_interrupt():
