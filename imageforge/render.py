@@ -222,10 +222,14 @@ class RenderResult:
 
 @dataclass
 class Renderer:
-    """Renders images with one Jinja environment (templates are compiled once)."""
+    """Renders images with one Jinja environment (templates are compiled once).
+
+    Templates are read from ``template_root``, by default the site's root (the repository that
+    holds tasks.py, images/ and provisioners/), not from wherever the package is installed.
+    """
 
     site: Site
-    template_root: Path = REPO_ROOT
+    template_root: Path | None = None
     _env: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -233,10 +237,9 @@ class Renderer:
         if self._env is None:
             import jinja2
 
+            root = self.template_root or self.site.root
             env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(
-                    [str(self.template_root / d) for d in TEMPLATE_DIRS]
-                ),
+                loader=jinja2.FileSystemLoader([str(root / d) for d in TEMPLATE_DIRS]),
                 undefined=jinja2.StrictUndefined,
                 autoescape=False,
                 trim_blocks=True,
