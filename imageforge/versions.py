@@ -25,7 +25,7 @@ from imageforge.errors import VersionError
 
 INT32_MAX = 2**31 - 1
 SCHEMES = ("semver", "date")
-_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)$", re.ASCII)  # Azure takes ASCII digits only
 
 
 @dataclass(frozen=True, order=True)
