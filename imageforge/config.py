@@ -155,7 +155,14 @@ class _Reader:
             raise self.error(key, f"expected a non-empty string, got {value!r}")
         if choices and value not in choices:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        self._no_template_action(key, value)
         return value
+
+    def _no_template_action(self, key: str, value: str) -> None:
+        # Packer runs its Go template engine over most builder and provisioner options after
+        # HCL has evaluated them, so no HCL escape can keep "{{" literal: refuse it here.
+        if "{{" in value:
+            raise self.error(key, f"{value!r}: '{{{{' would be read as a Packer template action")
 
     def int(self, key: str, low: int, high: int) -> int:
         value = self.raw(key)
@@ -169,6 +176,8 @@ class _Reader:
         value = self.raw(key, default)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.error(key, f"expected a list of non-empty strings, got {value!r}")
+        for index, item in enumerate(value):
+            self._no_template_action(f"{key}[{index}]", item)
         return tuple(value)
 
     def obj(self, key: str) -> _Reader:
