@@ -2,7 +2,9 @@
 
 ARM paths are case-insensitive (the SDKs send ``resourcegroups`` for resource groups and
 ``resourceGroups`` elsewhere), so routes are matched with one compiled, case-insensitive
-pattern per template. The template itself is what the request log counts by.
+pattern per template. The template itself is what the request log counts by. A parameter
+written ``{name:path}`` matches any number of segments (ARM's ``{scope}``, e.g. the Tags API's
+``{scope}/providers/Microsoft.Resources/tags/default``); other parameters match one segment.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_PARAM = re.compile(r"\{(\w+)\}")
+_PARAM = re.compile(r"\{(\w+)(:path)?\}")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Route:
         pos = 0
         for match in _PARAM.finditer(self.template):
             regex += re.escape(self.template[pos : match.start()])
-            regex += f"(?P<{match.group(1)}>[^/]+)"
+            segment = "(?:/[^/]+)*" if match.group(2) else "[^/]+"
+            regex += f"(?P<{match.group(1)}>{segment})"
             pos = match.end()
         regex += re.escape(self.template[pos:])
         object.__setattr__(self, "pattern", re.compile(f"^{regex}/?$", re.IGNORECASE))

@@ -7,6 +7,7 @@ from imageforge.sandbox.emulator.handlers import (
     network,
     operations,
     resourcegroups,
+    tags,
     versions,
     vms,
 )
@@ -25,6 +26,7 @@ PIP = NET + "/publicIPAddresses/{publicIpAddressName}"
 NIC = NET + "/networkInterfaces/{networkInterfaceName}"
 COMPUTE_LOC = SUB + "/providers/Microsoft.Compute/locations/{location}"
 NETWORK_LOC = SUB + "/providers/Microsoft.Network/locations/{location}"
+TAGS = SUB + "{scope:path}" + tags.SUFFIX
 
 
 def _routes() -> list[Route]:
@@ -38,6 +40,11 @@ def _routes() -> list[Route]:
         r("PATCH", RG, resourcegroups.patch, "resources"),
         r("DELETE", RG, resourcegroups.delete, "resources"),
         r("GET", SUB + "/operationresults/{operationId}", operations.location_status, "resources"),
+        # the Tags API on any resource
+        r("GET", TAGS, tags.get_tags, "resources"),
+        r("PUT", TAGS, tags.put_tags, "resources"),
+        r("PATCH", TAGS, tags.patch_tags, "resources"),
+        r("DELETE", TAGS, tags.delete_tags, "resources"),
         # galleries
         r("GET", SUB + "/providers/Microsoft.Compute/galleries", galleries.list_galleries,
           "compute.gallery"),
