@@ -144,6 +144,8 @@ class SubprocessRunner:
             interrupted = True
             self._stop(proc)
         reader.join(timeout=10)
+        if proc.stdout is not None and not reader.is_alive():
+            proc.stdout.close()  # else a grandchild still holds the pipe: leave it to the reader
         if log:
             log.close()
         result = Completed(
