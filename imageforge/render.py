@@ -142,6 +142,10 @@ def hcl(value: Any) -> str:
         return "[" + ", ".join(hcl(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return hcl_map(value)
+    import jinja2
+
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()  # the template's undefined-variable error, not ours
     raise RenderError(f"cannot render {type(value).__name__} value {value!r} as HCL")
 
 
@@ -313,10 +317,9 @@ class Renderer:
                 template = self.env.get_template(template_name)
                 texts[out_name] = template.render(ctx)
             except jinja2.UndefinedError as exc:
-                line = _template_line(exc)
+                where = _template_location(exc, template_name)
                 raise RenderError(
-                    f"{template_name}{line}: undefined variable while rendering {image.name}: "
-                    f"{exc.message}"
+                    f"{where}: undefined variable while rendering {image.name}: {exc.message}"
                 ) from None
             except jinja2.TemplateSyntaxError as exc:
                 raise RenderError(
@@ -333,14 +336,16 @@ class Renderer:
         return write_outputs(image.name, profile.name, texts, out_dir)
 
 
-def _template_line(exc: BaseException) -> str:
+def _template_location(exc: BaseException, default: str) -> str:
+    """``file.j2:line`` of the innermost template frame (an included file or macro, too)."""
     tb = exc.__traceback__
-    line = ""
+    where = default
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
-            line = f":{tb.tb_lineno}"
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{Path(filename).name}:{tb.tb_lineno}"
         tb = tb.tb_next
-    return line
+    return where
 
 
 def write_outputs(
