@@ -1,0 +1,37 @@
+build {
+  name    = "debian-12"
+  sources = ["source.azure-arm.debian-12", "source.null.debian-12"]
+
+  provisioner "shell" {
+    execute_command  = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'"
+    environment_vars = local.provisioner_env
+    scripts = [
+      "provisioners/linux/install-updates.sh",
+      "provisioners/linux/install-packages.sh",
+      "provisioners/linux/install-azure-agent.sh",
+      "provisioners/linux/configure-ssh-hardening.sh",
+      "provisioners/linux/configure-time-sync.sh",
+      "provisioners/linux/configure-security-updates.sh",
+      "provisioners/linux/configure-image-marker.sh",
+      "provisioners/linux/cleanup-build.sh",
+    ]
+  }
+
+  # Generalization, always last: generalize.sh runs `waagent -force -deprovision+user`, which
+  # deletes the build user and the SSH host keys, then flushes the disks.
+  provisioner "shell" {
+    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'"
+    script          = "provisioners/linux/generalize.sh"
+    skip_clean      = true
+  }
+
+  post-processor "manifest" {
+    output     = "build/debian-12/manifest.json"
+    strip_path = true
+    custom_data = {
+      image         = "debian-12"
+      version       = var.image_version
+      source_commit = var.source_commit
+    }
+  }
+}

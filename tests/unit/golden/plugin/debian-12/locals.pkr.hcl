@@ -1,0 +1,21 @@
+locals {
+  image_name         = "debian-12"
+  gallery_image_name = "debian-12"
+
+  # Tags on the published version (and on every temporary resource Packer creates).
+  version_tags = {
+    "imageforge.base-image-version" = "latest"
+    "imageforge.image"              = "debian-12"
+    "imageforge.pipeline-run"       = var.pipeline_run
+    "imageforge.source-commit"      = var.source_commit
+    "imageforge.stage"              = "built"
+  }
+
+  # What the provisioner scripts read (image marker, packages, features).
+  provisioner_env = [
+    "IMAGEFORGE_IMAGE=debian-12",
+    "IMAGEFORGE_VERSION=${var.image_version}",
+    "IMAGEFORGE_SOURCE_COMMIT=${var.source_commit}",
+    "IMAGEFORGE_PACKAGES=curl jq ca-certificates",
+  ]
+}
