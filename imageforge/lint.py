@@ -29,7 +29,7 @@ def _check_block(
 ) -> list[str]:
     problems = []
     for key, value in body.items():
-        if key not in allowed and key not in blocks:
+        if key not in allowed:  # a block is allowed only where it is documented
             problems.append(f"{where}: {key!r} is not a documented azure-arm option")
             continue
         if key in blocks:
