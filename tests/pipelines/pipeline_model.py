@@ -390,7 +390,21 @@ class InvokeCall:
 
 _ARRAY_ASSIGN = re.compile(r"^\s*(\w+)\+?=\((.*)\)\s*(?:#.*)?$")
 _ARRAY_EXPANSION = re.compile(r"^\$\{(\w+)\[@\]\}$")
-_COMMAND_PREFIXES = {"if", "then", "else", "elif", "do", "while", "until", "!", "time", "exec", "{"}
+_COMMAND_PREFIXES = {
+    "if",
+    "then",
+    "else",
+    "elif",
+    "do",
+    "while",
+    "until",
+    "!",
+    "time",
+    "exec",
+    "{",
+    "sudo",
+    "env",
+}
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
