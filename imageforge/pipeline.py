@@ -225,6 +225,8 @@ def validate_rendered(
     profile = PROFILES[result.profile]
     can_validate = (profile.name == "builtin") == (packer.version() < (1, 7, 0))
     if can_validate:
+        if profile.required_plugins:
+            packer.init(result.directory)
         variables = {"image_version": "0.0.1"}
         with _throwaway_key() as key:
             if image.os == "linux":
