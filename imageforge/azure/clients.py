@@ -1,0 +1,171 @@
+"""The one client factory: a ``Session`` holds the credential and builds the SDK clients.
+
+Both targets use the very same SDK clients (azure-mgmt-compute, -network, -resource); the
+sandbox only differs by ``base_url`` (the local emulator), ``connection_verify`` (its CA) and
+the credential. Every client gets azure-core's retry policy, configured so that a storm of
+429s or transient 5xx is ridden out (the policy honours ``Retry-After``), and ARM polling for
+long-running operations: nothing in imageforge.azure hand-writes a retry or an LRO poll loop.
+
+``open_session(site, target)`` is what tasks and the pipeline call; ``session_for_emulator``
+is for tests that start their own emulator (imageforge.sandbox.harness.running_emulator).
+The SDKs are imported when a client is first used, never at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from imageforge.config import Site
+from imageforge.errors import ConfigError, SandboxError
+
+#: azure-core retry settings. ``retry_status`` bounds retries on 408/429/5xx answers (azure-core
+#: defaults it to 3, too few for a throttling storm); Retry-After decides each wait when given.
+RETRY_AZURE: dict[str, Any] = {
+    "retry_total": 15,
+    "retry_status": 15,
+    "retry_connect": 5,
+    "retry_read": 5,
+    "retry_backoff_factor": 0.8,
+    "retry_backoff_max": 60,
+}
+#: The sandbox answers in milliseconds: back off briefly (Retry-After still rules when given).
+RETRY_SANDBOX: dict[str, Any] = {
+    **RETRY_AZURE,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 5,
+}
+#: ARM polling waits Retry-After when the service sends it; this is the fallback interval.
+POLLING_AZURE = 15
+POLLING_SANDBOX = 1
+_SANDBOX_KEYS = (
+    "state_dir",
+    "host",
+    "port",
+    "backend",
+    "replication_seconds",
+    "lro_seconds",
+    "cache_dir",
+)
+
+
+@dataclass
+class Session:
+    """Credentials and lazily created, cached SDK clients for one target."""
+
+    site: Site
+    target: str
+    subscription_id: str
+    credential: Any
+    base_url: str | None = None
+    connection_verify: str | None = None
+    client_options: dict[str, Any] = field(default_factory=dict)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments every SDK client of this session is built with."""
+        sandbox = self.target == "sandbox"
+        opts: dict[str, Any] = dict(RETRY_SANDBOX if sandbox else RETRY_AZURE)
+        opts["polling_interval"] = POLLING_SANDBOX if sandbox else POLLING_AZURE
+        if self.base_url:
+            opts["base_url"] = self.base_url
+        if self.connection_verify:
+            opts["connection_verify"] = self.connection_verify
+        opts.update(self.client_options)
+        return opts
+
+    @cached_property
+    def compute(self) -> Any:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return ComputeManagementClient(self.credential, self.subscription_id, **self.options())
+
+    @cached_property
+    def network(self) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential, self.subscription_id, **self.options())
+
+    @cached_property
+    def resource(self) -> Any:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.subscription_id, **self.options())
+
+    @property
+    def where(self) -> str:
+        """How error messages name the ARM endpoint."""
+        return f"the sandbox at {self.base_url}" if self.target == "sandbox" else "Azure"
+
+    def close(self) -> None:
+        """Close the clients created so far (their HTTP sessions) and the credential."""
+        for name in ("compute", "network", "resource"):
+            client = self.__dict__.pop(name, None)
+            if client is not None:
+                client.close()
+        closer = getattr(self.credential, "close", None)
+        if callable(closer):
+            closer()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sandbox_settings(site: Site) -> Any:
+    """SandboxSettings from the site's ``sandbox`` mapping (unknown keys are an error)."""
+    from imageforge.sandbox.control import SandboxSettings
+
+    values = dict(site.sandbox or {})
+    unknown = sorted(set(values) - set(_SANDBOX_KEYS))
+    if unknown:
+        raise ConfigError("unknown sandbox setting", key=f"imageforge.sandbox.{unknown[0]}")
+    return SandboxSettings(**{k: v for k, v in values.items() if v is not None})
+
+
+def open_session(site: Site, target: str) -> Session:
+    """A session for ``target``: the running sandbox emulator, or the configured subscription."""
+    from imageforge.azure.credentials import make_credential
+
+    if target == "sandbox":
+        from imageforge.sandbox import control
+
+        settings = sandbox_settings(site)
+        info = control.running(settings)
+        if info is None:
+            raise SandboxError(control.NOT_RUNNING)
+        return Session(
+            site,
+            "sandbox",
+            info.subscription_id,
+            make_credential("sandbox"),
+            base_url=info.url,
+            connection_verify=str(info.ca_path),
+        )
+    if target == "azure":
+        subscription = site.subscription()
+        if not subscription:
+            raise ConfigError(
+                "no Azure subscription: set imageforge.subscription_id (invoke.yaml or "
+                "INVOKE_IMAGEFORGE_SUBSCRIPTION_ID) or ARM_SUBSCRIPTION_ID",
+                key="imageforge.subscription_id",
+            )
+        return Session(site, "azure", subscription, make_credential("azure"))
+    raise ConfigError(f"unknown target {target!r}: expected azure or sandbox")
+
+
+def session_for_emulator(handle: Any, site: Site, **client_options: Any) -> Session:
+    """A sandbox session against an emulator started by ``running_emulator`` (tests)."""
+    from imageforge.azure.credentials import SandboxCredential
+
+    return Session(
+        site,
+        "sandbox",
+        handle.subscription_id,
+        SandboxCredential(),
+        base_url=handle.base_url,
+        connection_verify=str(handle.ca_path),
+        client_options=client_options,
+    )

@@ -1,0 +1,112 @@
+"""Helpers of the imageforge.azure tests: sites, image definitions, versions, ARM counters.
+
+Imported as ``azure_helpers`` (a unique name, so it cannot collide with another directory's
+helpers). Everything talks to a real emulator over HTTPS through the real SDK clients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+from typing import Any
+
+from imageforge import tags
+from imageforge.azure import gallery
+from imageforge.azure.clients import Session, session_for_emulator
+from imageforge.config import ImageDefinition, Site, TargetRegion, load_image_file
+from imageforge.sandbox.harness import EmulatorHandle
+
+REPO = Path(__file__).resolve().parents[2]
+LOCATION = "westeurope"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def make_site(**overrides: Any) -> Site:
+    """A site of its own (a unique resource group), so tests can share one emulator."""
+    values: dict[str, Any] = {
+        "root": REPO,
+        "resource_group": unique("rg-gallery-"),
+        "gallery": "gallery",
+        "location": LOCATION,
+        "tags": {"owner": "imageforge-tests"},
+        "test_vm_ttl_hours": 6,
+    }
+    values.update(overrides)
+    return Site(**values)
+
+
+def load_image(name: str = "debian-12", **changes: Any) -> ImageDefinition:
+    image = load_image_file(REPO / "images" / f"{name}.pkrvars.hcl", repo_root=REPO)
+    return dataclasses.replace(image, **changes) if changes else image
+
+
+def with_regions(image: ImageDefinition, *names: str, replicas: int = 1) -> ImageDefinition:
+    regions = tuple(TargetRegion(n, replicas, "Standard_LRS") for n in names)
+    return dataclasses.replace(image, target_regions=regions)
+
+
+def new_session(arm: EmulatorHandle, **site_overrides: Any) -> Session:
+    return session_for_emulator(arm, make_site(**site_overrides))
+
+
+def managed_image_id(session: Session) -> str:
+    return (
+        f"/subscriptions/{session.subscription_id}/resourceGroups/{session.site.resource_group}"
+        "/providers/Microsoft.Compute/images/base-image"
+    )
+
+
+def publish(
+    session: Session,
+    image: ImageDefinition,
+    version: str,
+    *,
+    stage: str | None = "built",
+    extra_tags: dict[str, str] | None = None,
+    regions: list[str] | None = None,
+    wait: bool = True,
+) -> Any:
+    """A version published from a (recorded) managed image, excluded from latest, in the
+    gallery's region only unless ``regions`` says otherwise: bookkeeping, no machine."""
+    site = session.site
+    version_tags = {tags.IMAGE: image.name, **(extra_tags or {})}
+    if stage:
+        version_tags[tags.STAGE] = stage
+    poller = session.compute.gallery_image_versions.begin_create_or_update(
+        site.resource_group,
+        site.gallery,
+        image.gallery_image.name,
+        version,
+        {
+            "location": site.location,
+            "tags": version_tags,
+            "properties": {
+                "publishingProfile": {
+                    "excludeFromLatest": True,
+                    "targetRegions": [{"name": r} for r in (regions or [site.location])],
+                },
+                "storageProfile": {"source": {"id": managed_image_id(session)}},
+            },
+        },
+    )
+    return poller.result() if wait else poller
+
+
+def tested_tags(passed: int = 12, failed: int = 0) -> dict[str, str]:
+    return {
+        tags.TESTS_PASSED: str(passed),
+        tags.TESTS_FAILED: str(failed),
+        gallery.TESTS_ERRORS: "0",
+    }
+
+
+def requests_since(arm: EmulatorHandle) -> list[dict[str, Any]]:
+    return list(arm.stats()["log"])
+
+
+def methods(log: list[dict[str, Any]], method: str, fragment: str = "") -> list[dict[str, Any]]:
+    return [e for e in log if e["method"] == method and fragment.lower() in e["path"].lower()]
