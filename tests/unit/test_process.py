@@ -180,6 +180,22 @@ def test_every_listed_variable_is_treated_as_secret():
     assert sorted(secret_values(env)) == sorted(env.values())
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ARM_CLIENT_SECRET",
+        "ARM_OIDC_TOKEN",
+        "AZURE_CLIENT_SECRET",  # azure-identity's EnvironmentCredential reads these three
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "AZURE_PASSWORD",
+        "SYSTEM_ACCESSTOKEN",
+        "IMAGEFORGE_WINRM_PASSWORD",
+    ],
+)
+def test_the_credentials_imageforge_and_its_tools_read_are_secret(name):
+    assert name in SECRET_ENV
+
+
 def test_values_shorter_than_four_characters_are_not_treated_as_secrets():
     # Redacting "1" or "" would mangle every line; such values are not real secrets anyway.
     assert secret_values({"ARM_CLIENT_SECRET": "abc", "AZURE_CLIENT_SECRET": ""}) == []
