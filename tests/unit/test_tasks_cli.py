@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from spine_helpers import (
     IMAGE_NAMES,
-    INVOKE,
     REPO,
     CliResult,
     clean_env,
@@ -330,7 +329,3 @@ def test_every_declared_setting_is_a_site_field_with_the_same_default():
     for key, value in declared.items():
         if key not in ("sandbox",):
             assert getattr(site, key) == getattr(defaults, key) == value, key
-
-
-def test_the_invoke_binary_is_the_venvs():
-    assert INVOKE.is_file()
