@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 
 from imageforge.config import ImageDefinition, Site, select_images
 from imageforge.errors import AzureError, ConfigError, SandboxError, ValidationError
-from imageforge.packer import Packer, variables_for
+from imageforge.packer import ON_ERROR_MODES, Packer, variables_for
 from imageforge.render import (
     PROFILES,
     Profile,
@@ -227,7 +228,10 @@ def validate_rendered(
     if can_validate:
         if profile.required_plugins:
             packer.init(result.directory)
-        variables = {"image_version": "0.0.1"}
+        variables = {
+            "image_version": "0.0.1",
+            "use_azure_cli_auth": "true" if _use_cli_auth() else "false",
+        }
         with _throwaway_key() as key:
             if image.os == "linux":
                 variables["sandbox_private_key_file"] = str(key)
@@ -369,27 +373,34 @@ class ImageOutcome:
     report_dir: Path | None = None
 
 
-def _check_sandbox_images(
+def sandbox_images(
     images: list[ImageDefinition], names: Sequence[str], os_name: str
 ) -> list[ImageDefinition]:
-    windows = [i for i in images if i.os == "windows"]
-    if not windows:
-        return images
-    if names or os_name == "windows":
-        raise SandboxError(
-            f"{windows[0].name}: Windows cannot run in the sandbox (its VMs are Linux chroots); "
-            "build it with --target azure (the sandbox covers Windows by render and validate)"
-        )
-    for image in windows:
-        say(f"note: skipping {image.name}: Windows cannot run in the sandbox")
-    return [i for i in images if i.os != "windows"]
-
-
-def _check_sandbox_image(image: ImageDefinition) -> None:
+    """The images the sandbox can build. Asked for by name (or --os windows), a Windows image or
+    a base the sandbox marketplace lacks is an error; picked by --os, it is skipped with a note."""
     from imageforge.sandbox.backend import find_base_image
 
-    base = image.base_image
-    find_base_image(base.publisher, base.offer, base.sku)
+    kept = []
+    for image in images:
+        try:
+            if image.os == "windows":
+                raise SandboxError(
+                    f"{image.name}: Windows cannot run in the sandbox (its VMs are Linux chroots); "
+                    "build it with --target azure (the sandbox covers Windows by render and "
+                    "validate)"
+                )
+            base = image.base_image
+            try:
+                find_base_image(base.publisher, base.offer, base.sku)
+            except SandboxError as exc:
+                raise SandboxError(f"{image.name}: {exc}") from None
+        except SandboxError as exc:
+            if names or (os_name == "windows" and image.os == "windows"):
+                raise
+            say(f"note: skipping {exc}")
+            continue
+        kept.append(image)
+    return kept
 
 
 def plan(
@@ -402,6 +413,8 @@ def plan(
     version: str | None,
     results: Sequence[RenderResult],
     session: Any = None,
+    on_error: str = "cleanup",
+    version_source: Any = None,
 ) -> list[dict[str, Any]]:
     """What a build would do; changes nothing anywhere (reads the gallery at most)."""
     from imageforge.packer import redacted_argv
@@ -411,7 +424,7 @@ def plan(
         if version:
             planned, note = str(Version.parse(version, where="--version")), "from --version"
         else:
-            planned, note = _planned_version(session, image)
+            planned, note = _planned_version(session, image, version_source)
         name = source_name(image.name)
         only = f"azure-arm.{name}" if target == "azure" else f"null.{name}"
         variables = variables_for(
@@ -428,7 +441,7 @@ def plan(
                 sandbox_private_key_file="<per-run key file>",
             )
         argv = redacted_argv(
-            packer.build_argv(result.directory, variables, only=only, on_error=site.on_error)
+            packer.build_argv(result.directory, variables, only=only, on_error=on_error)
         )
         entries.append(
             {
@@ -450,15 +463,17 @@ def plan(
     return entries
 
 
-def _planned_version(session: Any, image: ImageDefinition) -> tuple[str, str]:
+def _planned_version(session: Any, image: ImageDefinition, source: Any = None) -> tuple[str, str]:
     from imageforge.versions import next_version
 
-    if session is None:
+    if source is None and session is None:
         v = next_version(image.version_scheme, [], build_id=build_id())
         return str(v), "gallery not reachable: assuming no existing versions"
-    from imageforge.azure.gallery import GalleryVersionSource
+    if source is None:
+        from imageforge.azure.gallery import GalleryVersionSource
 
-    existing = GalleryVersionSource(session).existing_versions(image.gallery_image.name)
+        source = GalleryVersionSource(session)
+    existing = source.existing_versions(image.gallery_image.name)
     v = next_version(image.version_scheme, existing, build_id=build_id())
     return str(v), f"{image.version_scheme} scheme, {len(existing)} existing version(s)"
 
@@ -529,11 +544,12 @@ def build_task(
         Version.parse(version, where="--version")
     images = select_images(site.images_path, names=names, os_name=os_name)
     if target_name == "sandbox":
-        images = _check_sandbox_images(images, names, os_name)
-        for image in images:
-            _check_sandbox_image(image)
+        images = sandbox_images(images, names, os_name)
     if not images:
         raise ConfigError("no images to build")
+    on_error = on_error or site.on_error
+    if on_error not in ON_ERROR_MODES:
+        raise ConfigError(f"unknown --on-error {on_error!r}: expected {', '.join(ON_ERROR_MODES)}")
     packer = packer_for(site)
     packer.path()
     chosen = resolve_profile(profile, packer)
@@ -556,6 +572,7 @@ def build_task(
             version=version,
             results=results,
             session=session,
+            on_error=on_error,
         )
         for entry in entries:
             path = site.build_path / entry["image"] / "plan.json"
@@ -570,7 +587,7 @@ def build_task(
             )
             say(f"  then test, replicate to {', '.join(entry['target_regions'])}")
             say(f"  files: {', '.join(entry['rendered_files'])}")
-            say(f"  packer: {' '.join(entry['packer_argv'])}")
+            say(f"  packer: {shlex.join(entry['packer_argv'])}")
         say("dry run: nothing was built, published or changed")
         return True
     if target_name == "sandbox":
@@ -587,9 +604,9 @@ def build_task(
                     target=target_name,
                     profile=chosen,
                     packer=packer,
-                    version=version,
+                    version=str(Version.parse(version)) if version else None,
                     promote=promote,
-                    on_error=on_error or site.on_error,
+                    on_error=on_error,
                     skip_tests=skip_tests,
                     timings=timings,
                 )
