@@ -67,9 +67,25 @@ def is_not_found(err: Any) -> bool:
     return isinstance(err, ResourceNotFoundError) or getattr(err, "status_code", None) == 404
 
 
+def _release(err: Any) -> None:
+    """Close the HTTP response an SDK error holds, so its connection is not left open until
+    the error is garbage-collected."""
+    response = getattr(err, "response", None)
+    closer = getattr(response, "close", None)
+    if callable(closer):
+        try:
+            closer()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+
 @contextmanager
 def arm_call(what: str, *, where: str = "Azure") -> Iterator[None]:
-    """Run ARM calls about ``what``; translate SDK failures into imageforge errors."""
+    """Run ARM calls about ``what``; translate SDK failures into imageforge errors.
+
+    The imageforge error is raised outside the ``except`` block, so it does not chain the SDK
+    error (and the HTTP response that error holds).
+    """
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -77,22 +93,26 @@ def arm_call(what: str, *, where: str = "Azure") -> Iterator[None]:
         ServiceResponseError,
     )
 
+    error: Exception | None = None
     try:
         yield
     except ClientAuthenticationError as err:
-        raise AzureError(
-            f"{what}: authentication to {where} failed: {error_message(err)}"
-        ) from None
+        _release(err)
+        error = AzureError(f"{what}: authentication to {where} failed: {error_message(err)}")
     except HttpResponseError as err:
+        _release(err)
         code = error_code(err)
         message = error_message(err)
         if is_not_found(err):
-            raise NotFoundError(f"{what}: not found ({code or 404}): {message}") from None
-        status = getattr(err, "status_code", None)
-        label = code or (f"HTTP {status}" if status else "error")
-        raise AzureError(f"{what}: {label}: {message}") from None
+            error = NotFoundError(f"{what}: not found ({code or 404}): {message}")
+        else:
+            status = getattr(err, "status_code", None)
+            label = code or (f"HTTP {status}" if status else "error")
+            error = AzureError(f"{what}: {label}: {message}")
     except (ServiceRequestError, ServiceResponseError) as err:
-        raise AzureError(f"{what}: cannot reach {where}: {one_line(err)}") from None
+        error = AzureError(f"{what}: cannot reach {where}: {one_line(err)}")
+    if error is not None:
+        raise error
 
 
 def parse_version_id(value: str) -> dict[str, str] | None:

@@ -50,6 +50,30 @@ _SANDBOX_KEYS = (
 )
 
 
+def closing_retry_policy(**settings: Any) -> Any:
+    """azure-core's RetryPolicy that also closes each response it retries.
+
+    azure-core leaves a retried response open; for a streamed request (the SDKs stream the
+    first request of every long-running operation) that keeps its connection checked out
+    until the response is garbage-collected, one leaked socket per retry in a 429 storm.
+    The retry decisions, Retry-After handling and back-off are azure-core's own.
+    """
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class ClosingRetryPolicy(RetryPolicy):
+        def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
+            try:
+                super().sleep(settings, transport, response=response)
+            finally:
+                if response is not None:
+                    try:
+                        response.http_response.close()
+                    except Exception:  # noqa: BLE001 - best effort
+                        pass
+
+    return ClosingRetryPolicy(**settings)
+
+
 @dataclass
 class Session:
     """Credentials and lazily created, cached SDK clients for one target."""
@@ -65,13 +89,17 @@ class Session:
     def options(self) -> dict[str, Any]:
         """Keyword arguments every SDK client of this session is built with."""
         sandbox = self.target == "sandbox"
-        opts: dict[str, Any] = dict(RETRY_SANDBOX if sandbox else RETRY_AZURE)
-        opts["polling_interval"] = POLLING_SANDBOX if sandbox else POLLING_AZURE
+        retry: dict[str, Any] = dict(RETRY_SANDBOX if sandbox else RETRY_AZURE)
+        retry.update({k: v for k, v in self.client_options.items() if k.startswith("retry_")})
+        opts: dict[str, Any] = {
+            "retry_policy": closing_retry_policy(**retry),
+            "polling_interval": POLLING_SANDBOX if sandbox else POLLING_AZURE,
+        }
         if self.base_url:
             opts["base_url"] = self.base_url
         if self.connection_verify:
             opts["connection_verify"] = self.connection_verify
-        opts.update(self.client_options)
+        opts.update({k: v for k, v in self.client_options.items() if not k.startswith("retry_")})
         return opts
 
     @cached_property
