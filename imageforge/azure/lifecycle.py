@@ -269,7 +269,10 @@ def replicate(
                     "again to keep following it"
                 )
             if poller is not None:
-                poller.wait(min(interval, remaining))
+                try:
+                    poller.wait(min(interval, remaining))
+                except Exception as err:  # noqa: BLE001 - judged by the version's state below
+                    lro_error = err
                 done = poller.done()
             else:
                 sleep(min(interval, remaining))
@@ -277,10 +280,6 @@ def replicate(
             info = get_version(session, image, version)
             display.show(info)
             if poller is not None and done:
-                try:
-                    poller.result()
-                except Exception as err:  # noqa: BLE001 - judged by the version's state below
-                    lro_error = err
                 break
             if poller is None and info.provisioning_state not in BUSY:
                 break

@@ -49,8 +49,10 @@ def with_regions(image: ImageDefinition, *names: str, replicas: int = 1) -> Imag
     return dataclasses.replace(image, target_regions=regions)
 
 
-def new_session(arm: EmulatorHandle, **site_overrides: Any) -> Session:
-    return session_for_emulator(arm, make_site(**site_overrides))
+def new_session(
+    arm: EmulatorHandle, *, client_options: dict[str, Any] | None = None, **site_overrides: Any
+) -> Session:
+    return session_for_emulator(arm, make_site(**site_overrides), **(client_options or {}))
 
 
 def managed_image_id(session: Session) -> str:
@@ -96,7 +98,7 @@ def publish(
     return poller.result() if wait else poller
 
 
-def tested_tags(passed: int = 12, failed: int = 0) -> dict[str, str]:
+def evidence_tags(passed: int = 12, failed: int = 0) -> dict[str, str]:
     return {
         tags.TESTS_PASSED: str(passed),
         tags.TESTS_FAILED: str(failed),
