@@ -177,8 +177,7 @@ def open_session(site: Site, target: str) -> Session:
         if not subscription:
             raise ConfigError(
                 "no Azure subscription: set imageforge.subscription_id (invoke.yaml or "
-                "INVOKE_IMAGEFORGE_SUBSCRIPTION_ID) or ARM_SUBSCRIPTION_ID",
-                key="imageforge.subscription_id",
+                "INVOKE_IMAGEFORGE_SUBSCRIPTION_ID) or ARM_SUBSCRIPTION_ID"
             )
         return Session(site, "azure", subscription, make_credential("azure"))
     raise ConfigError(f"unknown target {target!r}: expected azure or sandbox")

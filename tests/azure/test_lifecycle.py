@@ -480,3 +480,13 @@ def test_images_with_other_targets(session, defined):
     )
     result = lifecycle.replicate(session, narrowed, "1.0.0", console=_quiet())
     assert set(result.regions) == set(TARGETS)
+
+
+def test_replicate_and_promote_fit_the_request_budget(arm, session, defined):
+    _tested(session, defined, "1.0.0")
+    arm.reset_stats()
+    lifecycle.replicate(session, defined, "1.0.0", console=_quiet())
+    lifecycle.promote(session, defined, "1.0.0", actor="rm")
+    stats = arm.stats()
+    assert stats["total"] < 30, [(e["method"], e["route"]) for e in stats["log"]]
+    assert stats["failed"] == 0 and stats["throttled"] == 0
