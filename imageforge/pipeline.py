@@ -333,13 +333,19 @@ class SandboxBuildHost:
         )
 
 
+def packer_only(image: ImageDefinition, target: str) -> str:
+    """Packer's -only selector: <build name>.<source type>.<source name>."""
+    name = source_name(image.name)
+    kind = "azure-arm" if target == "azure" else "null"
+    return f"{name}.{kind}.{name}"
+
+
 @contextlib.contextmanager
 def build_host(
     session: Any, target: str, image: ImageDefinition, profile: Profile, run_id: str
 ) -> Iterator[BuildHost]:
-    name = source_name(image.name)
     if target == "azure":
-        yield AzureBuildHost(session, image, profile, f"azure-arm.{name}")
+        yield AzureBuildHost(session, image, profile, packer_only(image, target))
         return
     from imageforge.azure import testvm
 
@@ -348,7 +354,7 @@ def build_host(
             session,
             image,
             vm,
-            f"null.{name}",
+            packer_only(image, target),
             {
                 "sandbox_host": vm.host,
                 "sandbox_port": str(vm.port),
@@ -425,8 +431,7 @@ def plan(
             planned, note = str(Version.parse(version, where="--version")), "from --version"
         else:
             planned, note = _planned_version(session, image, version_source)
-        name = source_name(image.name)
-        only = f"azure-arm.{name}" if target == "azure" else f"null.{name}"
+        only = packer_only(image, target)
         variables = variables_for(
             version=planned,
             source_commit=source_commit(site.root),

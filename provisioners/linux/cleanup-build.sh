@@ -52,7 +52,9 @@ if command -v cloud-init >/dev/null 2>&1; then
 else
   rm -rf /var/lib/cloud/instance /var/lib/cloud/instances/*
 fi
-rm -rf /var/lib/waagent/history/* /var/lib/waagent/events/* /var/lib/waagent/*.xml
+# Keep /var/lib/waagent/ovf-env.xml: `waagent -deprovision+user` (generalize.sh) reads the build
+# user's name from it, and removes the agent's remaining state itself.
+rm -rf /var/lib/waagent/history/* /var/lib/waagent/events/*
 
 log "crash dumps and DHCP leases"
 rm -rf /var/crash/* /var/lib/dhcp/*.leases /var/lib/NetworkManager/*.lease

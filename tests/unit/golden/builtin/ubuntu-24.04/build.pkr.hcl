@@ -1,5 +1,5 @@
 build {
-  name    = "ubuntu-24.04"
+  name    = "ubuntu-24-04"
   sources = ["source.azure-arm.ubuntu-24-04", "source.null.ubuntu-24-04"]
 
   provisioner "shell" {
