@@ -52,7 +52,7 @@ if command -v cloud-init >/dev/null 2>&1; then
 else
   rm -rf /var/lib/cloud/instance /var/lib/cloud/instances/*
 fi
-# Keep /var/lib/waagent/ovf-env.xml: `waagent -deprovision+user` (generalize.sh) reads the build
+# Keep /var/lib/waagent/ovf-env.xml: the generalization step (generalize.sh) reads the build
 # user's name from it, and removes the agent's remaining state itself.
 rm -rf /var/lib/waagent/history/* /var/lib/waagent/events/*
 
