@@ -52,7 +52,9 @@ def require(em: Emulator, resource_id: str, type_name: str, group: str) -> Resou
         return found
     sub = resource_id.split("/")[2]
     require_group(em, sub, group)
-    raise resource_not_found(type_name, _relative_name(resource_id), group)
+    # ARM names the resource by its path below /providers/: Namespace/type/name[/type/name]
+    namespace, _, path = resource_id.split("/providers/", 1)[1].partition("/")
+    raise resource_not_found(namespace, path, group)
 
 
 def require_parent(em: Emulator, parent_id: str, group: str) -> Resource:
@@ -62,11 +64,6 @@ def require_parent(em: Emulator, parent_id: str, group: str) -> Resource:
     sub = parent_id.split("/")[2]
     require_group(em, sub, group)
     raise parent_not_found(id_name(parent_id))
-
-
-def _relative_name(resource_id: str) -> str:
-    parts = resource_id.split("/providers/", 1)[1].split("/")[1:]
-    return "/".join(parts[0::2])
 
 
 def body_object(req: ArmRequest) -> dict[str, Any]:
