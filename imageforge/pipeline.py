@@ -126,12 +126,14 @@ def new_run_id() -> str:
 
 def actor() -> str:
     """Who is acting: the Azure DevOps requester, else the local user."""
+    import getpass
+
+    try:
+        local = getpass.getuser()
+    except (KeyError, OSError):
+        local = "unknown"
     return (
-        os.environ.get("BUILD_REQUESTEDFOREMAIL")
-        or os.environ.get("BUILD_REQUESTEDFOR")
-        or os.environ.get("USER")
-        or os.environ.get("LOGNAME")
-        or "unknown"
+        os.environ.get("BUILD_REQUESTEDFOREMAIL") or os.environ.get("BUILD_REQUESTEDFOR") or local
     )
 
 
@@ -782,7 +784,6 @@ def test_version(
         suite_seconds = time.perf_counter() - suite_started
     timings.add("testinfra", suite_seconds)
     timings.add("test VM", time.perf_counter() - vm_started - suite_seconds)
-    say(result.summary_line(image.name, version))
     lifecycle.record_test_result(
         session,
         image,

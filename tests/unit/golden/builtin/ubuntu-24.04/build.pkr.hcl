@@ -22,7 +22,6 @@ build {
   provisioner "shell" {
     execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'"
     script          = "provisioners/linux/generalize.sh"
-    skip_clean      = true
   }
 
   post-processor "manifest" {
