@@ -671,18 +671,28 @@ def versions_table(session: Session, image: ImageDefinition) -> list[VersionInfo
 
 
 def _fmt_date(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    return value.strftime("%Y-%m-%d") if value else "-"
 
 
 def render_versions(image_name: str, rows: list[VersionInfo], console: Any = None) -> None:
     """Print the versions table (rich)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{image_name}: gallery image versions", title_justify="left")
-    for column in ("version", "stage", "tests", "regions", "latest", "published", "end of life"):
-        table.add_column(column, no_wrap=column != "regions")
+    table = Table(
+        title=f"{image_name}: gallery image versions",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("version", no_wrap=True)
+    table.add_column("stage")
+    table.add_column("tests")
+    table.add_column("regions", min_width=12)
+    table.add_column("latest")
+    table.add_column("published")
+    table.add_column("end of life")
     for row in rows:
-        regions = ", ".join(f"{region} {state}" for region, state in row.regions.items())
+        regions = "\n".join(f"{region} {state}" for region, state in row.regions.items())
         table.add_row(
             row.name,
             row.stage or "-",
@@ -700,9 +710,11 @@ def render_versions(image_name: str, rows: list[VersionInfo], console: Any = Non
 
 
 def _console_stdout() -> Any:
+    """stdout; wide when it is not a terminal (a CI log should not wrap the table)."""
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 # cleanup ----------------------------------------------------------------------------------
