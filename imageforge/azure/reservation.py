@@ -259,6 +259,7 @@ class Reservation:
             log.info("choosing took too long; starting the reservation over")
             return False
         delay = 0.05
+        give_up = self.clock() + self.choosing_seconds
         while True:
             snapshot = self._snapshot()
             if snapshot.get(self.key) != self.value:
@@ -266,6 +267,8 @@ class Reservation:
                 return False
             others = self._others(snapshot)
             if any(r.state == CHOOSING for r in others):
+                if self.clock() > give_up:
+                    return False  # others keep choosing: start over rather than wait forever
                 self.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
                 continue
