@@ -508,6 +508,14 @@ def wait_reachable(vm: TestVm, *, timeout: float, sleep: Any = time.sleep) -> No
 # test VMs ---------------------------------------------------------------------------------
 
 
+def allowed_vm_sizes(image: ImageDefinition) -> tuple[str, ...]:
+    """The sizes a VM of ``image`` may have: its test size, its build size and the build's
+    allowed sizes."""
+    return tuple(
+        dict.fromkeys((image.test.vm_size, image.build.vm_size, *image.build.allowed_vm_sizes))
+    )
+
+
 @contextmanager
 def deploy_test_vm(
     session: Session,
@@ -524,11 +532,25 @@ def deploy_test_vm(
     wait: bool = True,
 ) -> Iterator[TestVm]:
     """A VM from the exact version id of ``image``/``version`` in ``region`` (default: the build
-    region), reachable when the block starts, deleted with its group when it ends."""
-    info = get_version(session, image, version)
+    region), reachable when the block starts, deleted with its group when it ends.
+
+    ``region`` must be one of the image's target regions and ``vm_size`` (default: the image's
+    test size) one of ``allowed_vm_sizes(image)``: anything else is a ConfigError naming the
+    image file, before anything is created."""
     where = region_names.normalize(region or image.build.region)
     if not region_names.is_region(where):
         raise ConfigError(f"unknown Azure region {region!r} for the test VM")
+    image.region(where)
+    size = vm_size or image.test.vm_size
+    allowed = allowed_vm_sizes(image)
+    if size.lower() not in {s.lower() for s in allowed}:
+        raise ConfigError(
+            f"VM size {size!r} is not allowed for image {image.name} "
+            f"(test.vm_size, build.vm_size or build.allowed_vm_sizes: {', '.join(allowed)})",
+            path=str(image.path),
+            key="build.allowed_vm_sizes",
+        )
+    info = get_version(session, image, version)
     state = info.regions.get(where)
     if state != "Completed":
         raise AzureError(
@@ -540,7 +562,7 @@ def deploy_test_vm(
         run_id=run_id,
         image=image,
         region=where,
-        vm_size=vm_size or image.test.vm_size,
+        vm_size=size,
         username=TEST_ADMIN,
         image_reference={"id": info.id},
         allowed_source=allowed_source,
