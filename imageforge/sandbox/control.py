@@ -147,6 +147,12 @@ def up(settings: SandboxSettings) -> SandboxInfo:
     current = running(settings)
     if current is not None:
         return SandboxInfo(current.pid, current.url, current.ca_path, already_running=True)
+    if settings.backend == "chroot" and os.geteuid() != 0:
+        # said here, before anything is written or spawned, rather than by an emulator that
+        # exits while starting
+        from imageforge.sandbox.machines import NOT_ROOT
+
+        raise SandboxError(NOT_ROOT)
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     ensure_certificates(state / "tls")
