@@ -20,7 +20,7 @@ from typing import Any
 
 from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import BaseImage, OsProfile, find_base_image
-from imageforge.sandbox.emulator import regions
+from imageforge.sandbox.emulator import regions, vmsizes
 from imageforge.sandbox.emulator.armerrors import ArmError, invalid_parameter, not_allowed
 from imageforge.sandbox.emulator.context import Emulator
 from imageforge.sandbox.emulator.handlers import common, network, versions
@@ -287,6 +287,12 @@ def put_vm(em: Emulator, req: ArmRequest) -> ArmResponse:
         if str(os_disk.get("osType", "")).lower() == "windows":
             raise invalid_parameter(WINDOWS_REFUSED, target="properties.storageProfile.osDisk")
         source, reference, facts = _resolve_image(em, storage.get("imageReference"), location)
+        hardware = props.get("hardwareProfile") or {"vmSize": "Standard_B2s"}
+        if not isinstance(hardware, dict):
+            raise invalid_parameter(
+                "hardwareProfile must be an object.", target="properties.hardwareProfile"
+            )
+        vmsizes.check_generation(str(hardware.get("vmSize") or ""), facts["hyperVGeneration"])
         os_profile, profile = _os_profile(props, name)
         rid = common.provider_id(
             req.subscription, group.body["name"], PROVIDER, "virtualMachines", name
@@ -304,7 +310,7 @@ def put_vm(em: Emulator, req: ArmRequest) -> ArmResponse:
         }
         res.body["properties"] = {
             "vmId": str(uuid.uuid4()),
-            "hardwareProfile": props.get("hardwareProfile") or {"vmSize": "Standard_B2s"},
+            "hardwareProfile": hardware,
             "storageProfile": {
                 "imageReference": reference,
                 "osDisk": {
@@ -409,10 +415,18 @@ def _update(
                 "Changing property 'imageReference' is not allowed.",
                 target="imageReference",
             )
+    hardware = props.get("hardwareProfile")
+    if hardware is not None:
+        if not isinstance(hardware, dict):
+            raise invalid_parameter(
+                "hardwareProfile must be an object.", target="properties.hardwareProfile"
+            )
+        size = str(hardware.get("vmSize") or res.properties["hardwareProfile"].get("vmSize"))
+        vmsizes.check_generation(size, res.internal.get("hyperVGeneration") or "V1")
     if "tags" in body:
         res.body["tags"] = common.tags_of(body)
-    if "hardwareProfile" in props:
-        res.properties["hardwareProfile"] = props["hardwareProfile"]
+    if hardware is not None:
+        res.properties["hardwareProfile"] = hardware
     return common.put_with_operation(
         em, req, res, created=False, provider=PROVIDER, style="compute", render=render
     )
