@@ -555,7 +555,7 @@ def deploy_test_vm(
     if state != "Completed":
         raise AzureError(
             f"image {image.name} version {info.name} is not available in {where} "
-            f"(replication: {state or 'not a target region'}); replicate it first"
+            f"(replication: {state or 'not replicated there'}); replicate it first"
         )
     plan = _Plan(
         purpose=purpose,

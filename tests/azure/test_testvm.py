@@ -130,12 +130,21 @@ def test_a_version_not_replicated_to_the_region_is_refused(session, defined):
         ):
             pass
     assert str(caught.value) == (
-        "image debian-12 version 1.0.0 is not available in northeurope (replication: not a "
-        "target region); replicate it first"
+        "image debian-12 version 1.0.0 is not available in northeurope (replication: not "
+        "replicated there); replicate it first"
     )
     with pytest.raises(ConfigError, match="unknown Azure region 'mars'"):
         with testvm.deploy_test_vm(session, defined, "1.0.0", run_id="t-2", region="mars"):
             pass
+    with pytest.raises(ConfigError, match="region 'eastus' is not a target region"):
+        with testvm.deploy_test_vm(session, defined, "1.0.0", run_id="t-2", region="eastus"):
+            pass
+    with pytest.raises(ConfigError, match="VM size 'Standard_M416ms_v2' is not allowed"):
+        with testvm.deploy_test_vm(
+            session, defined, "1.0.0", run_id="t-2", vm_size="Standard_M416ms_v2"
+        ):
+            pass
+    assert _groups_of_run(session, "t-2") == []
 
 
 def test_keyboard_interrupt_deletes_the_group_and_the_key(session, defined):
