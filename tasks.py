@@ -370,6 +370,8 @@ ns.configure(
             "build_dir": "build",
             "reports_dir": "reports",
             "test_vm_ttl_hours": 6,
+            "test_allowed_source": "",
+            "test_subnet_id": "",
             "sandbox": {
                 "state_dir": "~/.cache/imageforge/sandbox",
                 "host": "127.0.0.1",

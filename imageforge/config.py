@@ -393,6 +393,8 @@ class Site:
     build_dir: str = "build"
     reports_dir: str = "reports"
     test_vm_ttl_hours: int = 6
+    test_allowed_source: str = ""
+    test_subnet_id: str = ""
     sandbox: Mapping[str, Any] = field(default_factory=dict)
 
     @property

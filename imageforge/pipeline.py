@@ -752,7 +752,14 @@ def test_version(
     run_id = new_run_id()
     vm_started = time.perf_counter()
     suite_seconds = 0.0
-    with testvm.deploy_test_vm(session, image, version, run_id=run_id) as vm:
+    with testvm.deploy_test_vm(
+        session,
+        image,
+        version,
+        run_id=run_id,
+        allowed_source=site.test_allowed_source or None,
+        subnet_id=site.test_subnet_id or None,
+    ) as vm:
         say(f"{image.name} {version}: test VM {vm.host}:{vm.port} in {vm.resource_group}")
         suite_started = time.perf_counter()
         if image.os == "linux":
