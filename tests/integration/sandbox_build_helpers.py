@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -203,15 +204,16 @@ def _blocked_ancestors(path: Path, uid: int) -> list[Path]:
     return blocked
 
 
-def as_user(uid: int, views: Path, *needed: Path) -> list[str]:
+@contextmanager
+def as_user(uid: int, *needed: Path) -> Iterator[list[str]]:
     """An argv prefix that runs a command as ``uid`` (no groups), with every path in ``needed``
     reachable for it.
 
     A directory on the way to a needed path that the user may not traverse (the interpreter
-    of a pyenv under /root, say) is shown to the command only, in a private mount namespace
-    that dies with it: a world-traversable directory under ``views`` is bind-mounted over it,
-    holding just the entry on the way, bind-mounted from the original. Nothing is mounted on
-    the host.
+    of a pyenv under /root, a pytest tmp dir) is shown to the command only, in a private mount
+    namespace that dies with it: a world-traversable directory (in a scratch dir under /tmp,
+    removed on exit) is bind-mounted over it, holding just the entries on the way,
+    bind-mounted from the original. Nothing is mounted on the host.
     """
     setpriv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
     steps: dict[Path, set[str]] = {}
@@ -220,22 +222,36 @@ def as_user(uid: int, views: Path, *needed: Path) -> list[str]:
         for directory in _blocked_ancestors(real, uid):
             steps.setdefault(directory, set()).add(real.relative_to(directory).parts[0])
     if not steps:
-        return setpriv
-    script = ["set -e"]
-    # deepest first: binding a directory's view carries the views mounted below it (--rbind)
-    for n, directory in enumerate(sorted(steps, key=lambda d: len(d.parts), reverse=True)):
-        view = views / f"view-{n}"
-        view.mkdir(parents=True)
-        view.chmod(0o755)
-        for entry in sorted(steps[directory]):
-            source = directory / entry
-            (view / entry).mkdir() if source.is_dir() else (view / entry).touch()
-            script.append(
-                f"mount --rbind {shlex.quote(str(source))} {shlex.quote(str(view / entry))}"
-            )
-        script.append(f"mount --rbind {shlex.quote(str(view))} {shlex.quote(str(directory))}")
-    script.append(f'exec {shlex.join(setpriv)} "$@"')
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh"]
+        yield setpriv
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="imageforge-views-", dir="/tmp"))
+    try:
+        script = ["set -e"]
+        # deepest first: a view carries the views already mounted below it (--rbind)
+        for n, directory in enumerate(sorted(steps, key=lambda d: len(d.parts), reverse=True)):
+            view = scratch / f"view-{n}"
+            view.mkdir()
+            view.chmod(0o755)
+            for entry in sorted(steps[directory]):
+                source = directory / entry
+                (view / entry).mkdir() if source.is_dir() else (view / entry).touch()
+                script.append(
+                    f"mount --rbind {shlex.quote(str(source))} {shlex.quote(str(view / entry))}"
+                )
+            script.append(f"mount --rbind {shlex.quote(str(view))} {shlex.quote(str(directory))}")
+        script.append(f'exec {shlex.join(setpriv)} "$@"')
+        yield [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "\n".join(script),
+            "sh",
+        ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # -- a sandbox of one's own ------------------------------------------------------------------
