@@ -270,6 +270,15 @@ class E2eSandbox:
             found.vms = int(admin.call("GET", "/_sandbox/status").get("vms", 0))
         return found
 
+    def settled_leftovers(self, timeout: float) -> Leftovers:
+        """The leftovers once there are none, or what is still there after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.leftovers()
+            if found.empty or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
     def version_tags(self, image: str, version: str) -> dict[str, str]:
         from imageforge.azure import gallery
 
