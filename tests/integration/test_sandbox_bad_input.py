@@ -4,7 +4,8 @@ Each case ends in one line on stderr (``error: ...``) that says what is wrong an
 a non-zero exit and no traceback: a base image the sandbox cannot provide, a Windows image, a
 VM size or region the image does not allow, the sandbox not running, and a user who is not
 root. Tests that need a running sandbox start their own (the inert machine backend: these are
-ARM answers, no VM has to boot) in a tmp state dir on a free port and stop it again.
+ARM answers, no VM has to boot, so none is marked ``sandbox``) in a tmp state dir on a free
+port and stop it again. The not-root case switches to ``nobody`` when run as root.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from imageforge import tags
 from imageforge.azure import gallery, testvm
 from imageforge.azure.clients import open_session
 from imageforge.config import load_image_file
-
-pytestmark = pytest.mark.sandbox
 
 NOT_RUNNING = "error: the sandbox is not running: start it with `invoke sandbox.up`"
 NOT_ROOT = (
