@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from imageforge import tags
 from imageforge.azure import gallery
 from imageforge.azure.clients import Session, session_for_emulator
@@ -55,11 +57,31 @@ def new_session(
     return session_for_emulator(arm, make_site(**site_overrides), **(client_options or {}))
 
 
-def managed_image_id(session: Session) -> str:
-    return (
-        f"/subscriptions/{session.subscription_id}/resourceGroups/{session.site.resource_group}"
-        "/providers/Microsoft.Compute/images/base-image"
-    )
+def managed_image_id(session: Session, image: ImageDefinition) -> str:
+    """The id of a managed image recorded from a (blob) OS disk that fits ``image``'s gallery
+    definition, created in the gallery's region when missing (a version's source must exist)."""
+    site = session.site
+    generation = image.gallery_image.hyper_v_generation
+    name = f"base-image-{image.os}-{generation.lower()}"
+    try:
+        return str(session.compute.images.get(site.resource_group, name).id)
+    except ResourceNotFoundError:
+        pass
+    body = {
+        "location": site.location,
+        "properties": {
+            "hyperVGeneration": generation,
+            "storageProfile": {
+                "osDisk": {
+                    "osType": image.os.capitalize(),
+                    "osState": image.gallery_image.os_state,
+                    "blobUri": "https://sandbox.blob.core.windows.net/vhds/base-image.vhd",
+                }
+            },
+        },
+    }
+    poller = session.compute.images.begin_create_or_update(site.resource_group, name, body)
+    return str(poller.result().id)
 
 
 def publish(
@@ -91,7 +113,7 @@ def publish(
                     "excludeFromLatest": True,
                     "targetRegions": [{"name": r} for r in (regions or [site.location])],
                 },
-                "storageProfile": {"source": {"id": managed_image_id(session)}},
+                "storageProfile": {"source": {"id": managed_image_id(session, image)}},
             },
         },
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import ResourceNotFoundError
 from azure.core.rest import HttpRequest, HttpResponse
 
 from imageforge.sandbox.harness import EmulatorHandle
@@ -214,8 +215,36 @@ def make_version(
     ).result()
 
 
-def managed_image_id(clients: Clients, group: str) -> str:
-    return f"{rg_path(clients, group)}/providers/Microsoft.Compute/images/base-image"
+def managed_image_id(
+    clients: Clients,
+    group: str,
+    *,
+    os_type: str = "Linux",
+    generation: str = "V2",
+    location: str = LOCATION,
+) -> str:
+    """The id of a managed image recorded from a (blob) OS disk, created when missing: a cheap
+    source for gallery image versions that are bookkeeping only (they cannot boot)."""
+    name = f"base-image-{os_type.lower()}-{generation.lower()}-{location}"
+    images = clients.compute.images
+    try:
+        return str(images.get(group, name).id)
+    except ResourceNotFoundError:
+        pass
+    body = {
+        "location": location,
+        "properties": {
+            "hyperVGeneration": generation,
+            "storageProfile": {
+                "osDisk": {
+                    "osType": os_type,
+                    "osState": "Generalized",
+                    "blobUri": "https://sandbox.blob.core.windows.net/vhds/base-image.vhd",
+                }
+            },
+        },
+    }
+    return str(images.begin_create_or_update(group, name, body).result().id)
 
 
 def error_of(response: HttpResponse) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The api-versions the emulator serves, per family of routes.
 
 Each family lists the versions the installed SDKs send (azure-mgmt-compute 39: galleries
-2026-03-03, virtual machines 2026-04-01; azure-mgmt-network 33: 2026-03-01; azure-mgmt-resource
-26: 2025-04-01) and a few earlier stable versions whose shapes the emulator also matches. A
-request with another version is refused the way ARM refuses it.
+2026-03-03, virtual machines and managed images 2026-04-01; azure-mgmt-network 33: 2026-03-01;
+azure-mgmt-resource 26: 2025-04-01) and a few earlier stable versions whose shapes the emulator
+also matches. A request with another version is refused the way ARM refuses it.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
     "network": ("2023-09-01", "2023-11-01", "2024-01-01", "2024-03-01", "2024-05-01",
                 "2024-07-01", "2026-03-01"),
 }  # fmt: skip
+#: Managed images are served by the same ComputeRP api-versions as virtual machines.
+API_VERSIONS["compute.image"] = API_VERSIONS["compute.vm"]
 
 #: Families answered like a resource provider (NoRegisteredProviderFound) rather than like
 #: ARM's own Microsoft.Resources endpoints (InvalidApiVersionParameter).
 _PROVIDER_TYPES = {
     "compute.gallery": "Microsoft.Compute/galleries",
     "compute.vm": "Microsoft.Compute/virtualMachines",
+    "compute.image": "Microsoft.Compute/images",
     "network": "Microsoft.Network",
 }
 _SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")

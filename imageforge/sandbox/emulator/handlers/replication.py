@@ -183,7 +183,7 @@ def _capture_action(em: Emulator, res: Resource, region: str) -> Action:
             report(100)
 
         return capture
-    if source["kind"] == "version":
+    if source["kind"] in ("version", "managed-image") and source.get("blob"):
         src = em.blob_dir(region, source["blob"])
 
         def copy(report: Callable[[int], None]) -> None:
@@ -191,7 +191,7 @@ def _capture_action(em: Emulator, res: Resource, region: str) -> Action:
             em.backend.replicate(src, dest, report)
 
         return copy
-    return None  # a managed image: recorded, nothing to copy in the sandbox
+    return None  # a managed image recorded from a disk: nothing to copy in the sandbox
 
 
 def _replicate_action(em: Emulator, res: Resource, region: str) -> Action:

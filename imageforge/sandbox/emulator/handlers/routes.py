@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imageforge.sandbox.emulator.handlers import (
     galleries,
+    images,
     network,
     operations,
     resourcegroups,
@@ -19,6 +20,7 @@ GALLERY = RG + "/providers/Microsoft.Compute/galleries/{galleryName}"
 IMAGE = GALLERY + "/images/{galleryImageName}"
 VERSION = IMAGE + "/versions/{galleryImageVersionName}"
 VM = RG + "/providers/Microsoft.Compute/virtualMachines/{vmName}"
+MANAGED_IMAGE = RG + "/providers/Microsoft.Compute/images/{imageName}"
 NET = RG + "/providers/Microsoft.Network"
 VNET = NET + "/virtualNetworks/{virtualNetworkName}"
 NSG = NET + "/networkSecurityGroups/{networkSecurityGroupName}"
@@ -75,6 +77,12 @@ def _routes() -> list[Route]:
         r("POST", VM + "/deallocate", vms.deallocate, "compute.vm"),
         r("POST", VM + "/generalize", vms.generalize, "compute.vm"),
         r("GET", COMPUTE_LOC + "/operations/{operationId}", operations.async_status, "compute.vm"),
+        # managed images
+        r("GET", SUB + "/providers/Microsoft.Compute/images", images.list_images, "compute.image"),
+        r("GET", RG + "/providers/Microsoft.Compute/images", images.list_images, "compute.image"),
+        r("PUT", MANAGED_IMAGE, images.put_image, "compute.image"),
+        r("GET", MANAGED_IMAGE, images.get_image, "compute.image"),
+        r("DELETE", MANAGED_IMAGE, images.delete_image, "compute.image"),
         # network
         r("GET", NET + "/virtualNetworks", network.list_vnets, "network"),
         r("PUT", VNET, network.put_vnet, "network"),

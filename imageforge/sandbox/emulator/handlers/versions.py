@@ -2,7 +2,9 @@
 
 PUT creates a version from ``storageProfile.source.virtualMachineId`` (a generalized VM of the
 gallery's region, captured through the backend), from another gallery image version id, or
-records a managed image id (``storageProfile.source.id``; nothing to capture in the sandbox).
+from a managed image id (``storageProfile.source.id``, an image of the gallery's region that
+must exist, as in Azure; an image captured from a sandbox VM is copied, so the version boots,
+one recorded from a disk is recorded only).
 The publishing region is the gallery's location. PATCH (and PUT of an existing version) may
 change only target regions, replica counts, excludeFromLatest, endOfLifeDate, tags and
 safetyProfile.allowDeletionOfReplicatedLocations. GET with ``$expand=ReplicationStatus`` adds
@@ -18,7 +20,13 @@ from typing import Any
 from imageforge.sandbox.emulator import regions
 from imageforge.sandbox.emulator.armerrors import ArmError, invalid_parameter, not_allowed
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.handlers import common, galleries, replication, versionspec
+from imageforge.sandbox.emulator.handlers import (
+    common,
+    galleries,
+    images,
+    replication,
+    versionspec,
+)
 from imageforge.sandbox.emulator.lro import utc_now
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
@@ -82,7 +90,7 @@ def _resolve_source(
     if "/providers/microsoft.compute/galleries/" in lowered and "/versions/" in lowered:
         return source, _version_source(em, other_id, image, location)
     if "/providers/microsoft.compute/images/" in lowered:
-        return source, {"kind": "managed-image", "id": other_id}
+        return source, _managed_image_source(em, other_id, image, location)
     raise invalid_parameter(
         f"The source '{other_id}' is not a virtual machine, gallery image version or managed "
         "image id.",
@@ -149,6 +157,44 @@ def _version_source(em: Emulator, source_id: str, image: Resource, location: str
         "id": other.id,
         "blob": other.internal["blob"],
         "captured": other.internal.get("captured", True),
+    }
+
+
+def _managed_image_source(
+    em: Emulator, source_id: str, image: Resource, location: str
+) -> dict[str, Any]:
+    target = f"{_SOURCE}.id"
+    managed = em.store.get(source_id)
+    if managed is None or managed.type.lower() != images.TYPE.lower():
+        raise ArmError(
+            404, "NotFound", f"The source managed image '{source_id}' was not found.", target=target
+        )
+    name = managed.body["name"]
+    if managed.properties.get("provisioningState") != "Succeeded":
+        raise invalid_parameter(
+            f"The source managed image '{name}' is "
+            f"{managed.properties.get('provisioningState')}; it must be Succeeded.",
+            target=target,
+        )
+    if managed.body["location"] != location:
+        raise invalid_parameter(
+            f"The source managed image '{name}' is in '{managed.body['location']}'; it must be "
+            f"in the image version's region '{location}'.",
+            target=target,
+        )
+    facts = managed.internal
+    _match_definition(
+        image,
+        os_type=facts["osType"],
+        os_state=facts["osState"],
+        generation=facts["hyperVGeneration"],
+        what=f"source managed image '{name}'",
+    )
+    return {
+        "kind": "managed-image",
+        "id": managed.id,
+        "blob": facts.get("blob"),
+        "captured": bool(facts.get("captured")),
     }
 
 
@@ -229,8 +275,7 @@ def put_version(em: Emulator, req: ArmRequest) -> ArmResponse:
             "blob": uuid.uuid4().hex,
             "sourceRegion": location,
             "source": source,
-            "captured": source["kind"] == "vm"
-            or (source["kind"] == "version" and source["captured"]),
+            "captured": source["kind"] == "vm" or bool(source.get("captured")),
             "regions": {
                 r: replication.pending_region() for r in versionspec.target_region_names(publishing)
             },

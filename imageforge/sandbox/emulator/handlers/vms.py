@@ -193,8 +193,8 @@ def _gallery_image(
         )
     if not version.internal.get("captured", True):
         raise invalid_parameter(
-            f"The gallery image version '{version.id}' was created from a managed image, which "
-            "the sandbox does not hold; it cannot boot.",
+            f"The gallery image version '{version.id}' was created from a managed image of a "
+            "disk, which the sandbox does not hold; it cannot boot.",
             target=f"{_IMAGE_REF}.id",
         )
     ref["exactVersion"] = version.body["name"]
