@@ -120,13 +120,23 @@ def build(
         raise Exit("error: at least one image failed; see the summary above", code=1)
 
 
-@task(help={"image": "Image name", "version": VERSION, "target": TARGET})
+@task(
+    help={
+        "image": "Image name",
+        "version": VERSION,
+        "target": TARGET,
+        "region": "Test VM region, one of the image's target regions (default: build region)",
+        "vm_size": "Test VM size (default: the image's test.vm_size)",
+    }
+)
 @handles_errors
-def test_image(c, image="", version="", target=None):
+def test_image(c, image="", version="", target=None, region=None, vm_size=None):
     """Deploy a VM from that exact version, run the image's Testinfra suite, record the evidence."""
     from imageforge import pipeline
 
-    ok = pipeline.test_image_task(_site(c), _one_image(c, image), version, target=target)
+    ok = pipeline.test_image_task(
+        _site(c), _one_image(c, image), version, target=target, region=region, vm_size=vm_size
+    )
     if not ok:
         raise Exit(f"error: {image} {version} failed its tests", code=1)
 

@@ -21,6 +21,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -47,6 +48,8 @@ from imageforge.versions import Version
 PHASES = (
     "render",
     "validate",
+    "reserve",
+    "build VM",
     "packer",
     "capture/publish",
     "test VM",
@@ -76,6 +79,29 @@ class Timings:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    @contextlib.contextmanager
+    def around(self, name: str, manager: Any) -> Iterator[Any]:
+        """Enter and exit ``manager`` counting only its own set-up and tear-down as ``name``."""
+        started = time.perf_counter()
+        value = manager.__enter__()
+        self.add(name, time.perf_counter() - started)
+        try:
+            yield value
+        except BaseException:
+            started = time.perf_counter()
+            try:
+                suppressed = manager.__exit__(*sys.exc_info())
+            finally:
+                self.add(name, time.perf_counter() - started)
+            if not suppressed:
+                raise
+        else:
+            started = time.perf_counter()
+            try:
+                manager.__exit__(None, None, None)
+            finally:
+                self.add(name, time.perf_counter() - started)
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
@@ -560,6 +586,8 @@ def build_task(
     packer = packer_for(site)
     packer.path()
     chosen = resolve_profile(profile, packer)
+    if target_name == "sandbox" and not dry_run:
+        ensure_sandbox(site)  # before anything is written: it says what the sandbox needs
     timings = Timings()
     with timings.phase("render"):
         results = render_all(site, images, chosen)
@@ -597,8 +625,6 @@ def build_task(
             say(f"  packer: {shlex.join(entry['packer_argv'])}")
         say("dry run: nothing was built, published or changed")
         return True
-    if target_name == "sandbox":
-        ensure_sandbox(site)
     session = _open_session(site, target_name)
     outcomes = []
     with _sigterm_as_interrupt():
@@ -664,18 +690,20 @@ def build_one(
         with timings.phase("capture/publish"):
             gallery.ensure_gallery(session)
             gallery.ensure_image_definition(session, image)
-        with gallery.reserve_version(
+        reservation = gallery.reserve_version(
             session,
             image,
             scheme=image.version_scheme,
             build_id=build_id(),
             requested=version,
             run_id=run_id,
-        ) as reserved:
+        )
+        with timings.around("reserve", reservation) as reserved:
             outcome.version = str(reserved)
             say(f"{image.name}: building version {reserved} on {target} ({profile.name} profile)")
             (out_dir / "version.txt").write_text(f"{reserved}\n", encoding="utf-8")
-            with build_host(session, target, image, profile, run_id) as host:
+            host_cm = build_host(session, target, image, profile, run_id)
+            with timings.around("build VM", host_cm) as host:
                 variables = variables_for(
                     version=str(reserved),
                     source_commit=commit,
@@ -742,6 +770,8 @@ def test_version(
     version: str,
     *,
     timings: Timings | None = None,
+    region: str | None = None,
+    vm_size: str | None = None,
 ) -> Any:
     """Deploy a VM from the exact version, run the suite, write the evidence onto the version."""
     from imageforge import verify
@@ -757,6 +787,8 @@ def test_version(
         image,
         version,
         run_id=run_id,
+        region=region,
+        vm_size=vm_size,
         allowed_source=site.test_allowed_source or None,
         subnet_id=site.test_subnet_id or None,
     ) as vm:
@@ -814,15 +846,24 @@ def _session(site: Site, target: str | None) -> Any:
 
 
 def test_image_task(
-    site: Site, image: ImageDefinition, version: str, *, target: str | None
+    site: Site,
+    image: ImageDefinition,
+    version: str,
+    *,
+    target: str | None,
+    region: str | None = None,
+    vm_size: str | None = None,
 ) -> bool:
     Version.parse(version, where="--version")
-    session = _session(site, target)
+    target_name, _ = site.resolve_target(target)
+    if target_name == "sandbox":
+        sandbox_images([image], [image.name], image.os)
+    session = _open_session(site, target_name)
     from imageforge.azure import gallery
 
     gallery.get_version(session, image, version)
     with _sigterm_as_interrupt():
-        result = test_version(site, session, image, version)
+        result = test_version(site, session, image, version, region=region, vm_size=vm_size)
     return bool(result.ok)
 
 

@@ -62,6 +62,21 @@ class ProcessRunner(Protocol):
     ) -> Completed: ...
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGINT if imageforge dies (even by SIGKILL), as Ctrl-C would send.
+
+    The child runs in its own session so that a timeout can signal its whole group, which also
+    means a SIGKILL of imageforge's group would not reach it; Packer would then go on holding
+    the build VM and never delete its temporary resources.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """The secret values present in ``env`` (or os.environ), longest first."""
     source = os.environ if env is None else env
@@ -113,6 +128,7 @@ class SubprocessRunner:
                 errors="replace",
                 bufsize=1,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
             if log:

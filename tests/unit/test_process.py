@@ -306,3 +306,33 @@ def test_run_checked_reports_a_timeout_with_the_log(tmp_path):
             log_path=log,
         )
     assert str(err.value) == f"slow timed out and was stopped (log: {log})"
+
+
+def test_the_program_gets_sigint_when_imageforge_is_killed(tmp_path, trapper):
+    """A SIGKILLed `invoke build` must not leave Packer running with the build VM held."""
+    marker, ready = tmp_path / "marker", tmp_path / "ready"
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from imageforge.process import SubprocessRunner
+            SubprocessRunner(grace=30)(
+                [{PY!r}, {str(trapper)!r}, {str(marker)!r}, {str(ready)!r}, "exit"],
+                echo=False,
+            )
+            """
+        )
+    )
+    import subprocess
+
+    proc = subprocess.Popen([PY, str(parent)])
+    try:
+        wait_for(ready)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_for(marker, seconds=10)
+        assert marker.read_text() == "SIGINT\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
