@@ -14,7 +14,9 @@ locals; the few expressions the templates use: ``var.x``, ``local.x``, ``env("X"
 the ARM calls azure-arm makes, with the real SDK against the emulator:
 
 1. authenticate: ``use_azure_cli_auth``, or ``client_id`` and ``client_secret`` (their
-   defaults read ARM_CLIENT_ID/ARM_CLIENT_SECRET; never the command line);
+   defaults read ARM_CLIENT_ID/ARM_CLIENT_SECRET; never the command line); then azure-arm's
+   checks, with its messages: the gallery image definition exists; on builtin no managed image
+   of that name exists (``-force`` would delete it); on plugin the version does not exist;
 2. a temporary resource group ``pkr-Resource-Group-<random>`` with a network and a build VM
    from the source's marketplace image, size, region, os_type and TrustedLaunch settings, all
    tagged with ``azure_tags`` (Packer deploys these as one ARM template; the emulator serves
@@ -38,8 +40,10 @@ default /usr/bin/packer) with the same arguments.
 
 Environment the tests set: IMAGEFORGE_STANDIN_ARM_URL and IMAGEFORGE_STANDIN_ARM_CA (the
 emulator and its CA), IMAGEFORGE_STANDIN_RECORD (a file: one JSON line per invocation, argv and
-working directory), IMAGEFORGE_STANDIN_FAIL=provision (the build fails after the build VM is
-up, as a failing provisioner would).
+working directory), IMAGEFORGE_STANDIN_FAIL: ``provision`` (the build fails after the build VM
+is up, as a failing provisioner would) or ``after-capture`` (builtin: the build is cancelled
+right after the managed image was captured, as a timeout or Ctrl-C there would; Packer keeps
+the managed image, which is an artifact, and deletes only its temporary resource group).
 """
 
 from __future__ import annotations
@@ -216,6 +220,52 @@ def authenticate(config: dict[str, Any]) -> None:
         )
 
 
+def preflight(config: dict[str, Any], arm: tuple[Any, Any, Any], force: bool) -> None:
+    """What azure-arm checks before it creates anything (its messages)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    compute = arm[2]
+    destination = (config.get("shared_image_gallery_destination") or [{}])[0]
+    group, gallery = destination["resource_group"], destination["gallery_name"]
+    try:
+        compute.gallery_images.get(group, gallery, destination["image_name"])
+    except ResourceNotFoundError:
+        raise BuildError(
+            "the Shared Gallery Image to which to publish the managed image version to does not "
+            f"exist in the resource group {group}"
+        ) from None
+    managed = config.get("managed_image_name")
+    if managed:
+        managed_group = config["managed_image_resource_group_name"]
+        try:
+            compute.images.get(managed_group, managed)
+        except ResourceNotFoundError:
+            return
+        if not force:
+            raise BuildError(
+                f"the managed image named {managed} already exists in the resource group "
+                f"{managed_group}, use the -force option to automatically delete it."
+            )
+        compute.images.begin_delete(managed_group, managed).result()
+        return
+    try:
+        compute.gallery_image_versions.get(
+            group, gallery, destination["image_name"], destination["image_version"]
+        )
+    except ResourceNotFoundError:
+        return
+    raise BuildError(
+        f"a gallery image version for image name:version {destination['image_name']}:"
+        f"{destination['image_version']} already exists in gallery {gallery}"
+    )
+
+
+def fail_point(step: str, message: str) -> None:
+    """IMAGEFORGE_STANDIN_FAIL=<step>: the build fails there."""
+    if os.environ.get("IMAGEFORGE_STANDIN_FAIL") == step:
+        raise BuildError(message)
+
+
 def build_vm(name: str, config: dict[str, Any], arm: tuple[Any, Any, Any], group: str) -> Any:
     resource, network, compute = arm
     location = config["location"]
@@ -332,6 +382,7 @@ def publish(
             },
         ).result()
         managed_id = str(managed.id)
+        fail_point("after-capture", "Build was cancelled.")
         source = {"id": managed_id}
     else:
         source = {"virtualMachineId": vm.id}
@@ -425,12 +476,12 @@ def build(argv: list[str]) -> int:
         check_provisioners(block)
         arm = clients(config["subscription_id"])
         say(name, "Running builder ...")
+        preflight(config, arm, force="force" in options)
         vm = build_vm(name, config, arm, group)
-        if os.environ.get("IMAGEFORGE_STANDIN_FAIL") == "provision":
-            say(name, "Provisioning with shell script: provisioners/linux/install-updates.sh")
-            raise BuildError(
-                "Script exited with non-zero exit status: 100. Allowed exit codes are: [0]"
-            )
+        say(name, "Provisioning with shell script: provisioners/linux/install-updates.sh")
+        fail_point(
+            "provision", "Script exited with non-zero exit status: 100. Allowed exit codes are: [0]"
+        )
         say(name, "Powering off machine ...")
         arm[2].virtual_machines.begin_deallocate(group, "pkrvm").result()
         say(name, "Generalizing machine ...")
