@@ -307,6 +307,10 @@ class BuildHost(Protocol):
     only: str
     variables: dict[str, str]
 
+    def before_build(self, version: Version) -> None: ...
+
+    def after_failure(self, version: Version) -> None: ...
+
     def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str: ...
 
 
@@ -319,6 +323,31 @@ class AzureBuildHost:
     profile: Profile
     only: str
     variables: dict[str, str] = field(default_factory=dict)
+
+    def managed_image_name(self, version: Version) -> str:
+        """As templates/locals.pkr.hcl names it: imageforge-<image>-<version with dashes>."""
+        return f"imageforge-{self.image.name}-{str(version).replace('.', '-')}"
+
+    def before_build(self, version: Version) -> None:
+        """builtin: a run that stopped after Packer made the managed image left it behind, and
+        Packer 1.6 refuses to overwrite it without -force (which would also delete versions)."""
+        if self.profile.managed_image:
+            self._delete_image(version, "left by an earlier run")
+
+    def after_failure(self, version: Version) -> None:
+        if self.profile.managed_image:
+            self._delete_image(version, "of the failed build")
+
+    def _delete_image(self, version: Version, why: str) -> None:
+        group, name = self.session.site.resource_group, self.managed_image_name(version)
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.session.compute.images.get(group, name)
+        except ResourceNotFoundError:
+            return
+        say(f"deleting the intermediate managed image {name} {why}")
+        self.session.compute.images.begin_delete(group, name).result()
 
     def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str:
         from imageforge.azure import gallery
@@ -334,7 +363,10 @@ def delete_managed_image(session: Any, image_id: str) -> None:
     lowered = [p.lower() for p in parts]
     try:
         group = parts[lowered.index("resourcegroups") + 1]
-        name = parts[lowered.index("images") + 1]
+        at = lowered.index("microsoft.compute")
+        if lowered[at + 1] != "images" or len(parts) != at + 3:
+            raise ValueError
+        name = parts[at + 2]
     except (ValueError, IndexError):
         raise AzureError(
             f"the manifest's artifact {image_id!r} is not a managed image id"
@@ -352,6 +384,12 @@ class SandboxBuildHost:
     vm: Any
     only: str
     variables: dict[str, str] = field(default_factory=dict)
+
+    def before_build(self, version: Version) -> None:
+        return None
+
+    def after_failure(self, version: Version) -> None:
+        return None
 
     def publish(self, version: Version, artifact: Any, tags: dict[str, str]) -> str:
         from imageforge.azure import testvm
@@ -711,16 +749,22 @@ def build_one(
                     use_azure_cli_auth=_use_cli_auth(),
                     extra=host.variables,
                 )
-                with timings.phase("packer"):
-                    artifact = packer.build(
-                        out_dir,
-                        variables,
-                        only=host.only,
-                        manifest=out_dir / "manifest.json",
-                        log_path=out_dir / "packer.log",
-                        on_error=on_error,
-                        timeout=float(site.packer_timeout),
-                    )
+                host.before_build(reserved)
+                try:
+                    with timings.phase("packer"):
+                        artifact = packer.build(
+                            out_dir,
+                            variables,
+                            only=host.only,
+                            manifest=out_dir / "manifest.json",
+                            log_path=out_dir / "packer.log",
+                            on_error=on_error,
+                            timeout=float(site.packer_timeout),
+                        )
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        host.after_failure(reserved)
+                    raise
                 version_tags = {
                     tags.STAGE: "built",
                     tags.IMAGE: image.name,

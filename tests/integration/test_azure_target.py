@@ -327,13 +327,6 @@ def test_the_stand_in_answers_like_the_packer_it_stands_for(
     assert "no artifacts were created" in (result.directory / "packer.log").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imageforge/pipeline.py bug: a builtin build that stops after Packer captured the "
-    "managed image (timeout, Ctrl-C, a refused version) leaves imageforge-<image>-<version>; the "
-    "retry reserves the same version, so Packer 1.6.6 refuses it ('already exists, use the "
-    "-force option') until someone deletes the image by hand",
-)
 def test_a_builtin_build_stopped_after_its_managed_image_can_be_retried(
     build: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
