@@ -19,7 +19,9 @@ Figures (seconds and share of the wall time):
 - external work: Packer provisioning (the `packer` phase: the Packer process), Testinfra (the
   `testinfra` phase: the suite's pytest process and the inventory), debootstrap (0: warm);
 - the wrapper's own share: everything else (rendering, validation, ARM calls, the sandbox's
-  VMs, capture, replication, promotion, start-up). Target: under 10 % of the wall time.
+  VMs, capture, replication, promotion, start-up). Target: under 10 % of the wall time. It is
+  split into the phases that are mostly ARM and machine work (build VM, capture/publish, test
+  VM, replicate) and the rest, which is imageforge's own Python and start-up.
 
 ``--replication-seconds`` is the sandbox's simulated replication pace per region (default 0:
 the figure is the wrapper's, not a simulated wait; the sandbox's own default is 2).
@@ -47,6 +49,9 @@ from imageforge.pipeline import PHASES  # noqa: E402
 
 IMAGE = "debian-12"
 EXTERNAL = ("packer", "testinfra")
+#: Phases whose time is mostly ARM and machine work (VM boots, captures, copies into region
+#: stores): the sandbox's on the sandbox, Azure's on the real target.
+MACHINERY = ("build VM", "capture/publish", "test VM", "replicate")
 TARGET_SHARE = 0.10
 
 
@@ -212,6 +217,13 @@ def report(run: Run, label: str) -> None:
     print(
         f"  wrapper's own share: {run.wrapper:.2f} s = {share:.1%} of the wall time "
         f"({verdict} the {TARGET_SHARE:.0%} target)"
+    )
+    machinery = sum(run.phases.get(name, 0.0) for name in MACHINERY)
+    rest = run.wrapper - machinery
+    print(
+        f"    of which VMs, capture and replication ({', '.join(MACHINERY)}): "
+        f"{machinery:.2f} s ({machinery / wall:.1%}); the rest (rendering, validation, "
+        f"reservation, promotion, start-up, output): {rest:.2f} s ({rest / wall:.1%})"
     )
 
 
