@@ -169,13 +169,13 @@ def verify(c, host="", os="linux", image="", version="", admin_user="", ssh_iden
         raise Exit(code=code)
 
 
-@task(help={"image": "Image name", "a": "Older version", "b": "Newer version"})
+@task(help={"image": "Image name", "old": "The older version", "new": "The newer version"})
 @handles_errors
-def diff(c, image="", a="", b=""):
-    """Compare two versions' package inventories: added, removed, changed."""
+def diff(c, image="", old="", new=""):
+    """Compare two tested versions' package inventories: added, removed, changed."""
     from imageforge import pipeline
 
-    pipeline.diff_task(_site(c), _one_image(c, image), a, b)
+    pipeline.diff_task(_site(c), _one_image(c, image), old, new)
 
 
 @task(help={"image": "Image name", "target": TARGET})

@@ -950,8 +950,8 @@ def verify_task(
 def diff_task(site: Site, image: ImageDefinition, a: str, b: str) -> None:
     from imageforge import inventory
 
-    for label, value in (("A", a), ("B", b)):
-        Version.parse(value, where=f"version {label}")
+    for label, value in (("--old", a), ("--new", b)):
+        Version.parse(value, where=label)
     say(inventory.diff_versions(site.reports_path, image.name, a, b))
 
 

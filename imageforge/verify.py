@@ -312,6 +312,7 @@ def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], log_path: Pat
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.write(line)
+            sys.stdout.flush()  # a CI log shows the suite's progress as it happens
             log.write(line)
         return proc.wait()
 

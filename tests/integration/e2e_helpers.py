@@ -142,11 +142,6 @@ class E2eSandbox:
         self.home.mkdir(exist_ok=True)
         self.port = free_port()
         self.extra_env = dict(extra_env or {})
-        self.prepare()
-
-    def prepare(self) -> None:
-        """Give this sandbox's VMs loopback addresses of their own (see ``own_address_block``)."""
-        own_address_block(self.state_dir)
 
     # -- running the CLI --------------------------------------------------------------------
 
@@ -299,31 +294,6 @@ class E2eSandbox:
         admin = self.admin()
         if admin is not None:
             admin.call("DELETE", "/_sandbox/faults")
-
-
-def own_address_block(state_dir: Path) -> None:
-    """Start the VM address counter of a fresh sandbox state dir in a random block.
-
-    Workaround: the emulator numbers VM addresses per state dir (127.100.0.2, .3, ...), so two
-    sandboxes on one host (another state dir and port, as tests and developers run them) hand
-    out the same addresses and a VM of one answers for a VM of the other. A random block among
-    the 38,000 available keeps this sandbox's VMs apart from those of other sandboxes.
-    """
-    import random
-    import sqlite3
-
-    from imageforge.sandbox.emulator.store import Store
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    db_path = state_dir / "arm.sqlite3"
-    Store(db_path).close()  # the emulator's own schema
-    block = random.SystemRandom().randrange(1_000, 38_000)
-    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('vm-address', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (block * 250,),
-        )
 
 
 @contextlib.contextmanager

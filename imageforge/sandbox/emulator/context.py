@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 from pathlib import Path
 
-from imageforge.sandbox.backend import MachineBackend
+from imageforge.sandbox.backend import SANDBOX_SSH_PORT, MachineBackend
 from imageforge.sandbox.emulator.config import EmulatorConfig
 from imageforge.sandbox.emulator.faults import Faults
 from imageforge.sandbox.emulator.lro import Operations
@@ -15,6 +17,15 @@ from imageforge.sandbox.emulator.store import Store
 log = logging.getLogger("imageforge.sandbox.emulator")
 
 _ADDRESSES_PER_BLOCK = 250
+#: 127.100.0.0 - 127.254.255.255: 155 * 256 blocks of 250 addresses.
+_ADDRESS_SPACE = 155 * 256 * _ADDRESSES_PER_BLOCK
+
+
+def _listening(address: str, port: int) -> bool:
+    """Whether something already accepts connections on address:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((address, port)) == 0
 
 
 class Emulator:
@@ -37,13 +48,26 @@ class Emulator:
         return self.config.blobs_dir / region / blob_id
 
     def allocate_address(self) -> str:
-        """A loopback address no other VM of this sandbox ever had (127.100.0.2, ...)."""
-        n = self.store.next_value("vm-address") - 1
-        block, host = divmod(n, _ADDRESSES_PER_BLOCK)
-        second, third = divmod(block, 256)
-        if second > 154:
-            raise RuntimeError("the sandbox ran out of loopback addresses")
-        return f"127.{100 + second}.{third}.{host + 2}"
+        """A loopback address no other VM of this sandbox ever had, and none other answers on.
+
+        Several sandboxes (state dirs) can run on one host. Each numbers its VMs from its own
+        starting block (derived from its state dir), and an address where something already
+        listens on the SSH port is skipped, so a VM of one never answers for a VM of another.
+        """
+        for _ in range(1000):
+            n = self.store.next_value("vm-address") - 1 + self._address_offset
+            block, host = divmod(n % _ADDRESS_SPACE, _ADDRESSES_PER_BLOCK)
+            second, third = divmod(block, 256)
+            address = f"127.{100 + second}.{third}.{host + 2}"
+            if not _listening(address, SANDBOX_SSH_PORT):
+                return address
+        raise RuntimeError("the sandbox found no free loopback address for a VM")
+
+    @property
+    def _address_offset(self) -> int:
+        digest = hashlib.sha256(str(self.config.state_dir.resolve()).encode()).digest()
+        blocks = _ADDRESS_SPACE // _ADDRESSES_PER_BLOCK
+        return (int.from_bytes(digest[:4], "big") % blocks) * _ADDRESSES_PER_BLOCK
 
     def startup(self) -> None:
         """Resume what a restart interrupted: replication continues, other work fails."""
