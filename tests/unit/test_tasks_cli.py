@@ -232,7 +232,12 @@ def test_build_dry_run_prints_the_plan_and_changes_nothing(packer_path, repo_cop
     assert "files: build/debian-12/packer.pkr.hcl, build/debian-12/variables.pkr.hcl" in out
     packer_line = next(ln for ln in out.splitlines() if ln.startswith("  packer: "))
     argv = shlex.split(packer_line.removeprefix("  packer: "))
-    assert argv[1:5] == ["build", "-color=false", "-on-error=cleanup", "-only=debian-12.null.debian-12"]
+    assert argv[1:5] == [
+        "build",
+        "-color=false",
+        "-on-error=cleanup",
+        "-only=debian-12.null.debian-12",
+    ]
     assert "-var=image_version=1.0.0" in argv and "-var=use_azure_cli_auth=true" in argv
     assert argv[-1] == "build/debian-12"
     assert out.rstrip().endswith("dry run: nothing was built, published or changed")
