@@ -332,7 +332,9 @@ def test_the_program_gets_sigint_when_imageforge_is_killed(tmp_path, trapper):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         wait_for(marker, seconds=10)
-        assert marker.read_text() == "SIGINT\n"
+        # The kernel sends the parent-death signal once per exiting thread of the parent that
+        # the child was handed to, so SIGINT may arrive more than once; Packer acts on the first.
+        assert set(marker.read_text().splitlines()) == {"SIGINT"}
     finally:
         if proc.poll() is None:
             proc.kill()
