@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from spine_helpers import IMAGE_NAMES, REPO
+from helpers.cli import REPO
+from spine_helpers import IMAGE_NAMES
 
 from imageforge.config import ImageDefinition, Site, load_image_file, select_images
 from imageforge.errors import ConfigError

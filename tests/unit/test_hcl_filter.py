@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from spine_helpers import clean_env
+from helpers.cli import clean_env
 
 from imageforge import hclio
 from imageforge.errors import RenderError

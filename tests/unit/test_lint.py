@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from spine_helpers import IMAGE_NAMES, REPO, edit
+from helpers.cli import REPO, edit
+from spine_helpers import IMAGE_NAMES
 
 from imageforge.config import Site, load_image_file
 from imageforge.errors import ValidationError

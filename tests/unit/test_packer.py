@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spine_helpers import REPO, clean_env
+from helpers.cli import REPO, clean_env
 
 from imageforge.config import Site, load_image_file
 from imageforge.errors import PackerError

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from spine_helpers import IMAGE_NAMES, PROFILE_NAMES, REPO, edit
+from helpers.cli import REPO, edit
+from spine_helpers import IMAGE_NAMES, PROFILE_NAMES
 
 from imageforge import hclio
 from imageforge.config import ImageDefinition, Site, load_image_file

@@ -12,7 +12,8 @@ import io
 from pathlib import Path
 
 import pytest
-from spine_helpers import IMAGE_NAMES, PROFILE_NAMES, REPO, clean_env, run_invoke
+from helpers.cli import REPO, clean_env
+from spine_helpers import IMAGE_NAMES, PROFILE_NAMES, run_invoke
 
 from imageforge import hclio
 from imageforge.config import Site, load_image_file

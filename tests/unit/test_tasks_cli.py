@@ -16,15 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from spine_helpers import (
-    IMAGE_NAMES,
-    REPO,
-    CliResult,
-    clean_env,
-    copy_tree,
-    edit,
-    run_invoke,
-)
+from helpers.cli import REPO, CliResult, clean_env, edit
+from spine_helpers import IMAGE_NAMES, copy_tree, run_invoke
 
 from imageforge.config import Site
 
