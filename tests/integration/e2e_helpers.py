@@ -14,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from helpers.cli import INVOKE, CliResult, cli_env, copy_tree, free_port, rootfs_cache, run_invoke
 
 from imageforge import tags
 from imageforge.azure.clients import Session, open_session
@@ -33,88 +32,9 @@ from imageforge.sandbox.control import SandboxSettings
 from imageforge.sandbox.harness import AdminClient
 from imageforge.sandbox.machines import vm as vm_module
 
-REPO = Path(__file__).resolve().parents[2]
-INVOKE = Path(sys.executable).parent / "invoke"
-#: What the tasks need to run from a copy of the repository (build/ and reports/ are not copied).
-TREE = (
-    "tasks.py",
-    "pyproject.toml",
-    "images",
-    "templates",
-    "builders",
-    "provisioners",
-    "tests/image",
-)
-DEFAULT_PORT = 8443
-#: Environment variables that would change what imageforge does (target, secrets, settings).
-_SCRUBBED_PREFIXES = ("ARM_", "AZURE_", "INVOKE_", "BUILD_", "IMAGEFORGE_", "SYSTEM_", "PACKER_")
 PHASE_ROW = re.compile(
     r"^(?P<phase>[a-zA-Z/ ]+?)\s+(?P<seconds>\d+\.\d\d)(?:\s+(?P<share>[\d.]+%))?$"
 )
-
-
-def rootfs_cache() -> Path:
-    """The machine's shared base-image cache (debootstrap runs once per machine)."""
-    configured = os.environ.get("IMAGEFORGE_ROOTFS_CACHE")
-    if configured:
-        return Path(configured)
-    return Path.home() / ".cache" / "imageforge" / "rootfs"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 that is not the sandbox's default one."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != DEFAULT_PORT:
-            return port
-
-
-def copy_tree(dest: Path) -> Path:
-    """Copy what the tasks need into ``dest``; return it."""
-    for rel in TREE:
-        src = REPO / rel
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(
-                src, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
-            )
-        else:
-            shutil.copy2(src, target)
-    return dest
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    """Replace ``old`` by ``new`` once in ``path``; fails when ``old`` is not there."""
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not found in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-@dataclass
-class CliResult:
-    argv: Sequence[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float = 0.0
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def tail(self, lines: int = 60) -> str:
-        """The end of the output, for assertion messages."""
-        out = self.stdout.splitlines()[-lines:]
-        err = self.stderr.splitlines()[-lines:]
-        return (
-            f"$ {' '.join(self.argv)} -> exit {self.returncode}\n--- stdout (tail)\n"
-            + "\n".join(out)
-            + "\n--- stderr (tail)\n"
-            + "\n".join(err)
-        )
 
 
 @dataclass
@@ -147,40 +67,13 @@ class E2eSandbox:
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A clean environment pointing the copy at its own sandbox and the shared cache."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-        env.update(
-            {
-                "HOME": str(self.home),
-                "CHECKPOINT_DISABLE": "1",
-                "PYTHONUNBUFFERED": "1",
-                "INVOKE_IMAGEFORGE_SANDBOX_STATE_DIR": str(self.state_dir),
-                "INVOKE_IMAGEFORGE_SANDBOX_PORT": str(self.port),
-                "INVOKE_IMAGEFORGE_SANDBOX_CACHE_DIR": str(rootfs_cache()),
-            }
-        )
-        env.update(self.extra_env)
-        env.update(extra or {})
-        return env
+        return cli_env(self.home, self.state_dir, self.port, {**self.extra_env, **(extra or {})})
 
     def invoke(
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
     ) -> CliResult:
         """Run the real `invoke` CLI in the copy and wait for it."""
-        argv = [str(INVOKE), *args]
-        started = time.monotonic()
-        proc = subprocess.run(
-            argv,
-            cwd=self.repo,
-            env=self.env(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        return CliResult(
-            argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
-        )
+        return run_invoke(self.repo, *args, env=self.env(env), timeout=timeout)
 
     def start(
         self, *args: str, log_path: Path, env: Mapping[str, str] | None = None
@@ -368,20 +261,6 @@ def not_passed(outcomes: Mapping[str, str]) -> dict[str, str]:
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def wait_for(
-    condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``condition`` until it returns something truthy; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -5,8 +5,9 @@ own state dir under the test's tmp dir and a free port (never the default 8443);
 share the machine's debootstrap cache. ``STATE_DIRS`` records each state dir so the session
 can check at its end that none of them left a process or a mount behind.
 
-The real ``invoke`` CLI runs in a private copy of the repository (``copy_tree``) with a clean
-environment; ``as_user`` runs it as another user (``nobody``) for the not-root checks.
+The real ``invoke`` CLI runs in a private copy of the repository with a clean environment
+(``helpers.cli``: ``copy_tree``, ``cli_env``, ``run_invoke``); ``as_user`` runs it as another
+user (``nobody``) for the not-root checks.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import stat
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +26,7 @@ from typing import Any
 
 import paramiko
 import pytest
+from helpers.cli import REPO, CliResult, free_port, rootfs_cache
 
 from imageforge.azure.testvm import TestVm
 from imageforge.config import ImageDefinition, Site, load_image_file
@@ -36,22 +34,7 @@ from imageforge.sandbox import control
 from imageforge.sandbox.control import SandboxSettings
 from imageforge.sandbox.machines import vm as vm_module
 
-REPO = Path(__file__).resolve().parents[2]
-INVOKE = Path(sys.executable).parent / "invoke"
-#: What the tasks need to run from a copy of the repository (build/ and reports/ are not copied).
-TREE = (
-    "tasks.py",
-    "pyproject.toml",
-    "images",
-    "templates",
-    "builders",
-    "provisioners",
-    "tests/image",
-)
-DEFAULT_PORT = 8443
 NOBODY = 65534
-#: Environment variables that would change what imageforge does (target, secrets, settings).
-_SCRUBBED_PREFIXES = ("ARM_", "AZURE_", "INVOKE_", "BUILD_", "IMAGEFORGE_", "SYSTEM_", "PACKER_")
 #: Every sandbox state dir these tests used (checked for leftovers when the session ends).
 STATE_DIRS: list[Path] = []
 
@@ -65,117 +48,7 @@ def nothing_of_the_sandboxes_left_after_the_session() -> Iterator[None]:
     assert left == {}, f"sandboxes left processes or mounts after the session: {left}"
 
 
-def rootfs_cache() -> Path:
-    """The machine's shared base-image cache (debootstrap runs once per machine)."""
-    configured = os.environ.get("IMAGEFORGE_ROOTFS_CACHE")
-    if configured:
-        return Path(configured)
-    return Path.home() / ".cache" / "imageforge" / "rootfs"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 that is not the sandbox's default one."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != DEFAULT_PORT:
-            return port
-
-
-def copy_tree(dest: Path) -> Path:
-    """Copy what the tasks need into ``dest``; return it."""
-    for rel in TREE:
-        src = REPO / rel
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, target)
-    return dest
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    """Replace ``old`` by ``new`` once in ``path``; fails when ``old`` is not there."""
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not found in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something truthy; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
 # -- the CLI ---------------------------------------------------------------------------------
-
-
-@dataclass
-class CliResult:
-    argv: Sequence[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def __str__(self) -> str:
-        return (
-            f"$ {shlex.join(self.argv)} -> exit {self.returncode}\n--- stdout\n{self.stdout}"
-            f"--- stderr\n{self.stderr}"
-        )
-
-
-def cli_env(
-    home: Path, state_dir: Path, port: int, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """A clean environment: no Azure, pipeline or INVOKE_* settings of the developer's shell,
-    the sandbox in ``state_dir`` on ``port``, the shared rootfs cache."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    env.update(
-        {
-            "HOME": str(home),
-            "CHECKPOINT_DISABLE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "INVOKE_IMAGEFORGE_SANDBOX_STATE_DIR": str(state_dir),
-            "INVOKE_IMAGEFORGE_SANDBOX_PORT": str(port),
-            "INVOKE_IMAGEFORGE_SANDBOX_CACHE_DIR": str(rootfs_cache()),
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def run_invoke(
-    repo: Path,
-    *args: str,
-    env: Mapping[str, str],
-    timeout: float = 300,
-    prefix: Sequence[str] = (),
-) -> CliResult:
-    """Run the real `invoke` CLI in ``repo`` (behind ``prefix``, e.g. ``as_user``'s)."""
-    argv = [*prefix, str(INVOKE), *args]
-    proc = subprocess.run(
-        argv,
-        cwd=repo,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
 def assert_one_line_error(result: CliResult, *fragments: str) -> str:

@@ -28,15 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
-    E2eSandbox,
-    built_version,
-    edit,
-    group_alive,
-    kill_group,
-    module_sandbox,
-    wait_for,
-)
+from e2e_helpers import E2eSandbox, built_version, group_alive, kill_group, module_sandbox
+from helpers.cli import edit, wait_for
 
 from imageforge import tags
 

@@ -26,16 +26,15 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import (
-    CliResult,
     E2eSandbox,
     built_version,
-    edit,
     junit_outcomes,
     module_sandbox,
     not_passed,
     phase_table,
     versions_rows,
 )
+from helpers.cli import CliResult, edit
 
 from imageforge import tags
 from imageforge.azure.gallery import TESTS_ERRORS

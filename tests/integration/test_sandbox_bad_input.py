@@ -16,21 +16,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import INVOKE, CliResult, cli_env, copy_tree, edit, free_port, run_invoke
 from sandbox_build_helpers import (
-    INVOKE,
     NOBODY,
     STATE_DIRS,
-    CliResult,
     as_user,
     assert_one_line_error,
-    cli_env,
-    copy_tree,
-    edit,
     emulator_pids,
-    free_port,
     nothing_of_the_sandboxes_left_after_the_session,  # noqa: F401 - autouse, session end
     own_sandbox,
-    run_invoke,
     site_for,
 )
 

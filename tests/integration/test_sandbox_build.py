@@ -26,25 +26,20 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from helpers.cli import INVOKE, REPO, cli_env, copy_tree, run_invoke, wait_for
 from rich.console import Console
 from sandbox_build_helpers import (
-    INVOKE,
-    REPO,
     STATE_DIRS,
     assert_one_line_error,
-    cli_env,
-    copy_tree,
     image_with_regions,
     key_values,
     leftovers,
     nothing_of_the_sandboxes_left_after_the_session,  # noqa: F401 - autouse, session end
     own_sandbox,
     processes_mentioning,
-    run_invoke,
     settings_for,
     site_for,
     ssh_run,
-    wait_for,
 )
 
 from imageforge import pipeline, tags

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_helpers import REPO, copy_tree, edit
+from helpers.cli import REPO, copy_tree, edit
 
 from imageforge import verify
 from imageforge.config import load_image_file

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import BASE, rootfs_cache, sandbox_leftovers
+from helpers.cli import rootfs_cache
+from sandbox_helpers import BASE, sandbox_leftovers
 
 from imageforge.sandbox.machines import ChrootBackend
 

@@ -22,14 +22,6 @@ BASE = MARKETPLACE[0]
 _addresses = itertools.count(2)
 
 
-def rootfs_cache() -> Path:
-    """The shared base-image cache of this machine."""
-    configured = os.environ.get("IMAGEFORGE_ROOTFS_CACHE")
-    if configured:
-        return Path(configured)
-    return Path.home() / ".cache" / "imageforge" / "rootfs"
-
-
 def next_address() -> str:
     """A loopback address no other VM of this session uses (distinct per test process)."""
     n = next(_addresses)
