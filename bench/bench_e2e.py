@@ -41,9 +41,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from e2e_helpers import INVOKE, E2eSandbox, phase_table, rootfs_cache  # noqa: E402
+from e2e_helpers import E2eSandbox, phase_table  # noqa: E402
+from helpers.cli import INVOKE, rootfs_cache  # noqa: E402
 
 from imageforge.pipeline import PHASES  # noqa: E402
 

@@ -26,10 +26,7 @@ import argparse
 import io
 import os
 import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from e2e_helpers import phase_table  # noqa: E402
+from helpers.cli import cli_env, copy_tree, free_port, rootfs_cache, run_invoke  # noqa: E402
 
 from imageforge import pipeline, tags  # noqa: E402
 from imageforge.azure import gallery, testvm  # noqa: E402
@@ -48,33 +50,11 @@ from imageforge.render import Renderer, profile_for_packer  # noqa: E402
 from imageforge.sandbox import control  # noqa: E402
 from imageforge.sandbox.control import SandboxSettings  # noqa: E402
 
-INVOKE = Path(sys.executable).parent / "invoke"
-TREE = (
-    "tasks.py",
-    "pyproject.toml",
-    "images",
-    "templates",
-    "builders",
-    "provisioners",
-    "tests/image",
-)
-CACHE = Path(os.environ.get("IMAGEFORGE_ROOTFS_CACHE", Path.home() / ".cache/imageforge/rootfs"))
-PHASE_ROW = re.compile(r"^(?P<phase>[a-z/ A-Z]+?)\s+(?P<seconds>\d+\.\d\d)(\s+[\d.]+%)?$")
 PACKER_DONE = re.compile(r"finished after (?:(\d+) minutes? )?(\d+) seconds? (\d+) milliseconds?")
 
 
-def free_port() -> int:
-    """A free port that is not the sandbox's default 8443."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != 8443:
-            return port
-
-
 def settings_in(state_dir: Path) -> SandboxSettings:
-    return SandboxSettings(state_dir=state_dir, port=free_port(), cache_dir=CACHE)
+    return SandboxSettings(state_dir=state_dir, port=free_port(), cache_dir=rootfs_cache())
 
 
 def site_for(settings: SandboxSettings, work: Path) -> Site:
@@ -151,30 +131,6 @@ def boots_and_capture(work: Path, warm: int) -> None:
         control.reset(settings)
 
 
-def copy_tree(dest: Path) -> Path:
-    for rel in TREE:
-        src, target = REPO / rel, dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, target)
-    return dest
-
-
-def phase_table(output: str) -> dict[str, float]:
-    """The phase-timing table `invoke build` prints: phase -> seconds (and "total")."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.match(r"^phase\s+seconds\s+share$", line))
-    table: dict[str, float] = {}
-    for line in lines[start + 1 :]:
-        match = PHASE_ROW.match(line.strip())
-        if not match:
-            break
-        table[match["phase"].strip()] = float(match["seconds"])
-    return table
-
-
 def packer_seconds(log: str) -> float | None:
     """Packer's own "Build '...' finished after ..." time."""
     match = PACKER_DONE.search(log)
@@ -188,29 +144,15 @@ def whole_build(work: Path) -> None:
     """`invoke build --image debian-12 --skip-tests` in a copy of the repository."""
     repo = copy_tree(work / "repo")
     state_dir = work / "sandbox"
-    port = free_port()
     (work / "home").mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ARM_", "AZURE_", "INVOKE_", "BUILD_", "IMAGEFORGE_", "PACKER_"))
-    }
-    env.update(
-        HOME=str(work / "home"),
-        CHECKPOINT_DISABLE="1",
-        INVOKE_IMAGEFORGE_SANDBOX_STATE_DIR=str(state_dir),
-        INVOKE_IMAGEFORGE_SANDBOX_PORT=str(port),
-        INVOKE_IMAGEFORGE_SANDBOX_CACHE_DIR=str(CACHE),
-    )
-    argv = [str(INVOKE), "build", "--image", "debian-12", "--skip-tests"]
+    env = cli_env(work / "home", state_dir, free_port())
     try:
-        started = time.monotonic()
-        proc = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - started
-    finally:
-        subprocess.run(
-            [str(INVOKE), "sandbox.reset"], cwd=repo, env=env, capture_output=True, check=False
+        proc = run_invoke(
+            repo, "build", "--image", "debian-12", "--skip-tests", env=env, timeout=None
         )
+        wall = proc.seconds
+    finally:
+        run_invoke(repo, "sandbox.reset", env=env, timeout=None)
     if proc.returncode != 0:
         print(f"invoke build failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")
         return
