@@ -208,8 +208,9 @@ def _rel(site: Site, path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _throwaway_key() -> Iterator[Path]:
-    """A freshly generated SSH key file for `packer validate` of the sandbox source."""
+def throwaway_key() -> Iterator[Path]:
+    """A freshly generated SSH key file (ed25519, OpenSSH format, 0600) for `packer validate`
+    of the sandbox source; it is deleted when the block ends."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -260,7 +261,7 @@ def validate_rendered(
             "image_version": "0.0.1",
             "use_azure_cli_auth": "true" if _use_cli_auth() else "false",
         }
-        with _throwaway_key() as key:
+        with throwaway_key() as key:
             if image.os == "linux":
                 variables["sandbox_private_key_file"] = str(key)
             packer.validate(result.directory, variables)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from spine_helpers import copy_tree
+
+from imageforge.pipeline import throwaway_key
 
 
 @pytest.fixture(scope="session")
@@ -23,22 +26,11 @@ def packer_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def throwaway_ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SSH private key file: `packer validate` of the null source wants one to exist."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    path = tmp_path_factory.mktemp("ssh") / "id_ed25519"
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-    return path
+def throwaway_ssh_key() -> Iterator[Path]:
+    """An SSH private key file: `packer validate` of the null source wants one to exist (the
+    one imageforge's own validation makes)."""
+    with throwaway_key() as path:
+        yield path
 
 
 @pytest.fixture
