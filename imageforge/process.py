@@ -11,6 +11,7 @@ Callers get a ``ProcessRunner``; tests inject a recording one.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,19 +63,11 @@ class ProcessRunner(Protocol):
     ) -> Completed: ...
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGINT if imageforge dies (even by SIGKILL), as Ctrl-C would send.
-
-    The child runs in its own session so that a timeout can signal its whole group, which also
-    means a SIGKILL of imageforge's group would not reach it; Packer would then go on holding
-    the build VM and never delete its temporary resources.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
+def _findable(program: str, cwd: Path | None) -> bool:
+    if os.sep in program:
+        path = Path(cwd or ".") / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program) is not None
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
@@ -96,6 +89,7 @@ class SubprocessRunner:
 
     grace: float = 120.0
     console: TextIO | None = None
+    guard: bool = True
     on_start: Callable[[subprocess.Popen[str]], None] | None = field(default=None, repr=False)
 
     def __call__(
@@ -109,6 +103,10 @@ class SubprocessRunner:
         echo: bool = True,
     ) -> Completed:
         argv = tuple(str(a) for a in argv)
+        if not _findable(argv[0], cwd):
+            raise ToolError(f"{argv[0]}: program not found")
+        # the guard interrupts the program if imageforge itself is killed (see imageforge.guard)
+        command = (sys.executable, "-m", "imageforge.guard", *argv) if self.guard else argv
         full_env = dict(os.environ if env is None else env)
         secrets = secret_values(full_env)
         console = self.console or sys.stdout
@@ -118,7 +116,7 @@ class SubprocessRunner:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                argv,
+                command,
                 cwd=cwd,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
@@ -128,7 +126,6 @@ class SubprocessRunner:
                 errors="replace",
                 bufsize=1,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
             if log:

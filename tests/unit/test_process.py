@@ -338,3 +338,59 @@ def test_the_program_gets_sigint_when_imageforge_is_killed(tmp_path, trapper):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_packer_cancels_its_build_when_imageforge_is_killed(tmp_path):
+    """Packer 1.6 ignores a SIGINT sent to its own pid; the guard interrupts its whole group."""
+    import shutil
+    import subprocess
+
+    packer = shutil.which("packer")
+    assert packer, "Packer is installed by setup.sh"
+    (tmp_path / "sleep.pkr.hcl").write_text(
+        'source "null" "x" {\n  communicator = "none"\n}\n\n'
+        'build {\n  sources = ["source.null.x"]\n\n'
+        '  provisioner "shell-local" {\n    inline = ["sleep 120"]\n  }\n}\n'
+    )
+    log = tmp_path / "packer.log"
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from imageforge.process import SubprocessRunner
+            SubprocessRunner()(
+                [{packer!r}, "build", "-color=false", "."],
+                cwd=Path({str(tmp_path)!r}), log_path=Path({str(log)!r}), echo=False,
+            )
+            """
+        )
+    )
+    proc = subprocess.Popen([PY, str(parent)])
+    try:
+        deadline = time.monotonic() + 30
+        while "Running local shell script" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the Packer build did not start"
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while _running(f"{tmp_path}") or _running("sleep 120"):
+            assert time.monotonic() < deadline, "Packer went on after imageforge was killed"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _running(fragment: str) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if fragment in cmdline and "pytest" not in cmdline:
+            return True
+    return False
