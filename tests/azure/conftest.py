@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from azure_helpers import load_image, new_session
+from helpers.arm import no_leftover_faults  # noqa: F401 - autouse
 
 from imageforge.azure import gallery
 from imageforge.azure.clients import Session
@@ -23,13 +24,6 @@ from imageforge.sandbox.harness import EmulatorHandle, running_emulator
 def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     with running_emulator(tmp_path_factory.mktemp("azure-arm")) as handle:
         yield handle
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "arm" in request.fixturenames:
-        request.getfixturevalue("arm").clear_faults()
 
 
 @pytest.fixture

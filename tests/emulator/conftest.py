@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from emulator_helpers import LOCATION, Clients, make_clients, unique
+from helpers.arm import no_leftover_faults  # noqa: F401 - autouse
 
 from imageforge.sandbox.harness import EmulatorHandle, running_emulator
 
@@ -24,13 +25,6 @@ def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
 @pytest.fixture(scope="session")
 def clients(arm: EmulatorHandle) -> Clients:
     return make_clients(arm)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "arm" in request.fixturenames:
-        request.getfixturevalue("arm").clear_faults()
 
 
 @pytest.fixture
