@@ -215,6 +215,29 @@ def make_version(
     ).result()
 
 
+def begin_version_from_image(
+    clients: Clients,
+    group: str,
+    version: str,
+    source_id: str,
+    *,
+    publishing: dict[str, Any],
+    tags: dict[str, str] | None = None,
+) -> Any:
+    """Start creating ``version`` of gallery/debian-12 from the managed image ``source_id`` with
+    exactly ``publishing`` as its publishing profile (and ``tags`` when given); the poller."""
+    body: dict[str, Any] = {"location": LOCATION}
+    if tags is not None:
+        body["tags"] = tags
+    body["properties"] = {
+        "publishingProfile": publishing,
+        "storageProfile": {"source": {"id": source_id}},
+    }
+    return clients.compute.gallery_image_versions.begin_create_or_update(
+        group, "gallery", "debian-12", version, body
+    )
+
+
 def managed_image_id(
     clients: Clients,
     group: str,

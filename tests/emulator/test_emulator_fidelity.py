@@ -11,6 +11,7 @@ import datetime as dt
 
 from emulator_helpers import (
     LOCATION,
+    begin_version_from_image,
     blobs,
     error_of,
     gallery_path,
@@ -194,19 +195,8 @@ def test_version_update(clients, rg):  # GalleryImageVersion_Update.json
 
 
 def make_version_from_managed_image(clients, rg, version, **publishing):  # type: ignore[no-untyped-def]
-    return clients.compute.gallery_image_versions.begin_create_or_update(
-        rg,
-        "gallery",
-        "debian-12",
-        version,
-        {
-            "location": LOCATION,
-            "properties": {
-                "publishingProfile": publishing,
-                "storageProfile": {"source": {"id": managed_image_id(clients, rg)}},
-            },
-        },
-    ).result()
+    source_id = managed_image_id(clients, rg)
+    return begin_version_from_image(clients, rg, version, source_id, publishing=publishing).result()
 
 
 def test_version_get_with_replication_status(clients, rg):  # ..._Get_WithReplicationStatus.json

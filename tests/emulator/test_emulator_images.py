@@ -11,6 +11,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emulator_helpers import (
     LOCATION,
+    begin_version_from_image,
     blobs,
     error_of,
     make_generalized_vm,
@@ -37,19 +38,14 @@ def _from_vm(vm_id, location=LOCATION, **properties):  # type: ignore[no-untyped
 
 
 def _version_from(clients, rg, version, source_id):  # type: ignore[no-untyped-def]
-    return clients.compute.gallery_image_versions.begin_create_or_update(
+    """Start a version of ``source_id`` tagged built and excluded from latest; the poller."""
+    return begin_version_from_image(
+        clients,
         rg,
-        "gallery",
-        "debian-12",
         version,
-        {
-            "location": LOCATION,
-            "tags": {"imageforge.stage": "built"},
-            "properties": {
-                "publishingProfile": {"excludeFromLatest": True},
-                "storageProfile": {"source": {"id": source_id}},
-            },
-        },
+        source_id,
+        publishing={"excludeFromLatest": True},
+        tags={"imageforge.stage": "built"},
     )
 
 
