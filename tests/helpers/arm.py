@@ -1,5 +1,5 @@
 """Fixtures around the one emulator a test session shares (the ``arm`` fixture that
-tests/azure/conftest.py and tests/emulator/conftest.py each define).
+tests/azure_lib/conftest.py and tests/emulator/conftest.py each define).
 
 A conftest imports a fixture from here to make it apply in its directory.
 """
