@@ -6,10 +6,13 @@ Not a test (it asserts nothing about time): run it from the repository root::
 
 Prints, per profile, the median (and min/max) over N runs of:
 
-- cold: a fresh Python process that imports imageforge.config and imageforge.render (and with
-  them Jinja2 and python-hcl2), loads every images/*.pkrvars.hcl and renders them all into a
-  temporary build folder, timed inside the process from before the first import (interpreter
-  start-up itself is not included), with the share of imports, loading and rendering;
+- first run: a fresh process with empty caches (python-hcl2 loads its parser, Jinja compiles);
+- cold: a fresh Python process (the content-keyed caches of imageforge.cache filled by an
+  earlier render, as on any machine that rendered before) that imports imageforge.config
+  and imageforge.render (and with them Jinja2 and python-hcl2), loads every
+  images/*.pkrvars.hcl and renders them all into a temporary build folder, timed inside the
+  process from before the first import (interpreter start-up itself is not included), with
+  the share of imports, loading and rendering;
 - warm: the same in this process after a first render, with one Renderer (templates compiled
   once) and the image definitions loaded again each run, as `invoke render` does per call.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,13 +60,17 @@ print(json.dumps({
 """
 
 
-def cold(profile: str) -> dict[str, float]:
+def cold(profile: str, cache: str | None = None) -> dict[str, float]:
+    env = dict(os.environ)
+    if cache is not None:
+        env["IMAGEFORGE_CACHE_DIR"] = cache
     proc = subprocess.run(
         [sys.executable, "-c", COLD, str(ROOT), profile],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
+        env=env,
     )
     return json.loads(proc.stdout)
 
@@ -95,9 +103,14 @@ def main() -> int:
     args = parser.parse_args()
     print(f"render benchmark: {args.runs} runs each, Python {sys.version.split()[0]}")
     for profile in ("builtin", "plugin"):
+        with tempfile.TemporaryDirectory() as empty:
+            first = [cold(profile, cache=f"{empty}/{run}") for run in range(args.runs)]
+        cold(profile)  # fills the user's cache, as any earlier render would have
         results = [cold(profile) for _ in range(args.runs)]
         count = int(results[0]["images"])
         print(f"{profile} profile, {count} images:")
+        label = "first run (empty caches, parser built)"
+        print(f"  {label:42} {summary([r['total'] for r in first])}")
         for key, label in (
             ("total", "cold total (imports + load + render)"),
             ("imports", "  of which imports (jinja2, hcl2, lark)"),

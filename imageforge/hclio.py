@@ -6,6 +6,11 @@ Parse errors become ConfigError naming the file and line.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +45,54 @@ def loads(text: str, *, path: str = "<string>") -> dict[str, Any]:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read and parse one HCL file."""
+    """Read and parse one HCL file (the parse is cached by content: see imageforge.cache)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
-    return loads(text, path=str(path))
+    cached = _cache_file(text)
+    if cached is not None:
+        try:
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                return data
+        except (OSError, ValueError):
+            pass
+    data = loads(text, path=str(path))
+    if cached is not None:
+        _write_cache(cached, data)
+    return data
+
+
+def _cache_file(text: str) -> Path | None:
+    """Where the parse of ``text`` is cached: a JSON file named by the content's digest.
+
+    Parsing is python-hcl2's slowest part in a fresh process (loading its parser); a parse
+    depends only on the text and the python-hcl2 version, both in the key.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from imageforge.cache import cache_dir
+
+    folder = cache_dir("hcl")
+    if folder is None:
+        return None
+    try:
+        parser = version("python-hcl2")
+    except PackageNotFoundError:
+        parser = "unknown"
+    digest = hashlib.sha256(f"{parser}\0{text}".encode()).hexdigest()
+    return folder / f"{digest}.json"
+
+
+def _write_cache(target: Path, data: dict[str, Any]) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, target)
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)

@@ -241,8 +241,12 @@ class Renderer:
         if self._env is None:
             import jinja2
 
+            from imageforge.cache import cache_dir
+
             root = self.template_root or self.site.root
+            bytecode = cache_dir("jinja")
             env = jinja2.Environment(
+                bytecode_cache=jinja2.FileSystemBytecodeCache(str(bytecode)) if bytecode else None,
                 loader=jinja2.FileSystemLoader([str(root / d) for d in TEMPLATE_DIRS]),
                 undefined=jinja2.StrictUndefined,
                 autoescape=False,
