@@ -72,6 +72,10 @@ def test_build_capture_and_test_vm_are_reachable_and_leave_nothing(machines):
             socket.create_connection((vm.host, vm.port), timeout=3).close()
 
 
+#: What an attacker might try: the user name as password. Not a credential of anything.
+GUESSED = "imageforge"
+
+
 def test_only_the_runs_key_logs_in(machines, tmp_path):
     image = load_image("debian-12")
     with new_session(machines) as session:
@@ -83,7 +87,7 @@ def test_only_the_runs_key_logs_in(machines, tmp_path):
                 with paramiko.SSHClient() as client:
                     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
                     client.connect(
-                        vm.host, port=vm.port, username=vm.username, password="imageforge",
+                        vm.host, port=vm.port, username=vm.username, password=GUESSED,
                         allow_agent=False, look_for_keys=False, timeout=15,
                     )  # fmt: skip
             other_path, _ = testvm.generate_key(tmp_path, "someone-else")
