@@ -839,32 +839,22 @@ def test_version(
     ) as vm:
         say(f"{image.name} {version}: test VM {vm.host}:{vm.port} in {vm.resource_group}")
         suite_started = time.perf_counter()
-        if image.os == "linux":
-            spec = f"ssh://{vm.username}@{vm.host}:{vm.port}"
-            result = verify.run_suite(
-                spec,
-                os="linux",
-                image_file=image.path,
-                version=version,
-                admin_user=vm.username,
-                report_dir=report_dir,
-                ssh_identity=vm.ssh_key_path,
-                collect_inventory=True,
-                repo_root=site.root,
-            )
-        else:
-            spec = f"winrm://{vm.username}@{vm.host}:{vm.port}"
-            result = verify.run_suite(
-                spec,
-                os="windows",
-                image_file=image.path,
-                version=version,
-                admin_user=vm.username,
-                report_dir=report_dir,
-                winrm_password=vm.password,
-                collect_inventory=True,
-                repo_root=site.root,
-            )
+        scheme, credential = (
+            ("ssh", {"ssh_identity": vm.ssh_key_path})
+            if image.os == "linux"
+            else ("winrm", {"winrm_password": vm.password})
+        )
+        result = verify.run_suite(
+            f"{scheme}://{vm.username}@{vm.host}:{vm.port}",
+            os=image.os,
+            image_file=image.path,
+            version=version,
+            admin_user=vm.username,
+            report_dir=report_dir,
+            collect_inventory=True,
+            repo_root=site.root,
+            **credential,
+        )
         suite_seconds = time.perf_counter() - suite_started
     timings.add("testinfra", suite_seconds)
     timings.add("test VM", time.perf_counter() - vm_started - suite_seconds)
