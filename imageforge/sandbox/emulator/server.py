@@ -44,6 +44,10 @@ def serve(config: EmulatorConfig) -> None:
     emulator.startup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit TCP_NODELAY. Without it, a response's headers and body go
+    # out as two small TLS records, the second held back by Nagle's algorithm until the
+    # client's delayed ACK of the first: 40 ms on every request instead of about 1 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((config.host, config.port))
     sock.listen(128)
     host, port = sock.getsockname()[:2]
