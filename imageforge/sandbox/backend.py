@@ -113,11 +113,11 @@ class MachineBackend(Protocol):
         ...
 
     def capture(self, vm_key: str, dest: Path) -> None:
-        """Copy the VM's (generalized) root filesystem into the empty directory ``dest``."""
+        """Make the empty directory ``dest`` an image of the VM's (generalized) disk."""
         ...
 
     def replicate(self, src: Path, dest: Path, progress: ProgressCallback) -> None:
-        """Copy a captured image into another region's store, reporting progress."""
+        """Make ``dest`` a replica of a captured image, independent of it, reporting progress."""
         ...
 
     def remove_image(self, path: Path) -> None:

@@ -26,13 +26,15 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def backend(state_dir: Path) -> Iterator[ChrootBackend]:
-    """The session's ChrootBackend, with the base image built (or found in the cache)."""
-    machines = ChrootBackend(state_dir, rootfs_cache())
+    """The session's ChrootBackend, with the base image built (or found in the cache) and a
+    pool of RSA host keys, as the emulator runs it."""
+    machines = ChrootBackend(state_dir, rootfs_cache(), host_key_pool=2)
     machines.base_image_dir(BASE)
     yield machines
     vms = state_dir / "vms"
     for vm_dir in sorted(vms.iterdir()) if vms.is_dir() else []:
         machines.delete(vm_dir.name)
+    machines.shutdown()
     machines.reap()
     processes, mounts = sandbox_leftovers(state_dir)
     assert processes == [], f"sandbox processes left after the session: {processes}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -26,7 +28,6 @@ from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import SANDBOX_SSH_PORT, OsProfile
 from imageforge.sandbox.machines import NOT_ROOT, ChrootBackend
 from imageforge.sandbox.machines import vm as vm_module
-from imageforge.sandbox.machines.tree import copy_tree
 
 pytestmark = pytest.mark.sandbox
 
@@ -98,19 +99,24 @@ def test_marker_survives_generalize_capture_replicate(backend: ChrootBackend, bl
     backend.capture("build-vm", image)
     backend.delete("build-vm")
     vm_gone(backend, "build-vm")
-    assert (image / "etc/imageforge-marker").read_text() == "built\n"
-    for pseudo in ("proc", "sys", "dev", "run"):
-        assert list((image / pseudo).iterdir()) == []
-    assert not list((image / "etc/ssh").glob("ssh_host_*")), "deprovision removed host keys"
+    # the capture is what the VM wrote, as one layer over the base tree (nothing was copied)
+    captured = backend.layers.read_image(image)
+    assert captured.base == backend.base_image_dir(BASE) and len(captured.layers) == 1
+    layer = backend.layers.path(captured.layers[0])
+    assert (layer / "etc/imageforge-marker").read_text() == "built\n"
+    assert not (layer / "usr/sbin/sshd").exists(), "unchanged files stay in the base"
+    for pseudo in ("proc", "sys", "dev", "run"):  # the VM's own mounts are not captured
+        assert not (layer / pseudo).exists() or list((layer / pseudo).iterdir()) == []
+    for algorithm in ("rsa", "ecdsa", "ed25519"):  # deprovision removed the host keys
+        assert backend.layers.lookup(captured, f"etc/ssh/ssh_host_{algorithm}_key") is None
 
     progress: list[int] = []
     replica = blobs / "northeurope" / "v1"
     backend.replicate(image, replica, progress.append)
-    assert progress[0] == 0 and progress[-1] == 100
-    assert progress == sorted(progress) and len(set(progress)) == len(progress) > 10
+    assert progress == [0, 100]
     assert not list(blobs.glob("*/.imageforge-partial-*"))
     backend.remove_image(image)  # the replica is independent of its source
-    assert not image.exists()
+    assert not image.exists() and layer.is_dir()
 
     test_key = new_key()
     endpoint = backend.boot(
@@ -120,13 +126,17 @@ def test_marker_survives_generalize_capture_replicate(backend: ChrootBackend, bl
         address=next_address(),
     )
     backend.remove_image(replica)  # a VM owns its disk, as in Azure
+    assert layer.is_dir()
     with connect(endpoint, "verifier", test_key) as client:
         assert run(client, "cat", "/etc/imageforge-marker")[1] == "built\n"
         assert run(client, "hostname")[1].strip() == "tester"
         assert run(client, "sudo", "-n", "true")[0] == 0
         assert run(client, "getent", "passwd", "packer")[0] != 0, "build user was deprovisioned"
+        assert run(client, "sudo", "sh", "-c", "echo test > /etc/imageforge-marker")[0] == 0
+    assert (layer / "etc/imageforge-marker").read_text() == "built\n", "layers are read-only"
     backend.delete("test-vm")
     vm_gone(backend, "test-vm")
+    assert not layer.exists(), "the last user of the layer is gone, so is the layer"
 
 
 def test_boot_from_missing_image_is_refused(backend: ChrootBackend, blobs: Path) -> None:
@@ -187,9 +197,13 @@ def test_reap_after_vm_tree_killed_while_command_runs(backend: ChrootBackend) ->
         time.sleep(0.5)
         state = json.loads(paths.state.read_text())
         # a crash: every process of the VM dies at once, nobody cleans up
-        for pid in vm_module.vm_processes(paths):
-            os.kill(pid, signal.SIGKILL)
-        os.kill(state["unshare_pid"], signal.SIGKILL)
+        for pid in [*vm_module.vm_processes(paths), state["unshare_pid"]]:
+            with contextlib.suppress(ProcessLookupError):  # it may just have exited itself
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+        while not vm_module._is_zombie_or_gone(state["unshare_pid"]):
+            assert time.monotonic() < deadline, "unshare survived SIGKILL"
+            time.sleep(0.01)
     reaped = backend.reap()
     assert any(item.startswith("vm killed-vm") for item in reaped)
     vm_gone(backend, "killed-vm")
@@ -238,9 +252,14 @@ def test_reap_after_emulator_crash_mid_boot(backend: ChrootBackend) -> None:
 def test_boot_timeout_names_vm_and_console_log(
     backend: ChrootBackend, tmp_path: Path, blobs: Path
 ) -> None:
+    # an image whose only layer deletes sshd from the base tree (an overlay whiteout)
+    tree = backend.state_dir / "broken-layer"
+    (tree / "usr/sbin").mkdir(parents=True)
+    os.mknod(tree / "usr/sbin/sshd", stat.S_IFCHR, os.makedev(0, 0))
     broken = blobs / "broken"
-    copy_tree(backend.base_image_dir(BASE), broken)
-    (broken / "usr/sbin/sshd").unlink()  # a hard link: the cached base is untouched
+    broken.mkdir()
+    layer = backend.layers.add(tree, holder=broken)
+    backend.layers.write_image(broken, backend.base_image_dir(BASE), [layer])
     impatient = ChrootBackend(backend.state_dir, backend.cache_dir, boot_timeout=3)
     with pytest.raises(SandboxError) as caught:
         impatient.boot(
@@ -290,7 +309,7 @@ def test_session_leaves_nothing_behind_so_far(backend: ChrootBackend) -> None:
 
 
 def test_copy_mode_for_filesystems_without_overlay(backend: ChrootBackend, blobs: Path) -> None:
-    """With overlay=False a VM runs on its own full copy; capture copies everything."""
+    """With overlay=False a VM runs on its own full copy, which capture takes as it is."""
     copying = ChrootBackend(backend.state_dir, backend.cache_dir, overlay=False)
     assert copying.mode == "copy"
     key = new_key()
@@ -308,6 +327,56 @@ def test_copy_mode_for_filesystems_without_overlay(backend: ChrootBackend, blobs
     copying.capture("copy-vm", image)
     copying.delete("copy-vm")
     vm_gone(backend, "copy-vm")
-    assert (image / "etc/copy-mode").exists()
+    captured = copying.layers.read_image(image)
+    assert captured.base is None and len(captured.layers) == 1
+    disk = copying.layers.path(captured.layers[0])
+    assert (disk / "etc/copy-mode").exists()
     base_sshd = backend.base_image_dir(BASE) / "usr/sbin/sshd"
-    assert (image / "usr/sbin/sshd").stat().st_ino != base_sshd.stat().st_ino
+    assert (disk / "usr/sbin/sshd").stat().st_ino != base_sshd.stat().st_ino
+    # a VM booted from it gets its own full copy again
+    endpoint = copying.boot(
+        "copy-vm-2",
+        source=image,
+        profile=OsProfile("copyvm2", "azureuser", (key.public,)),
+        address=next_address(),
+    )
+    with connect(endpoint, "azureuser", key) as client:
+        assert run(client, "test", "-e", "/etc/copy-mode")[0] == 0
+    copying.delete("copy-vm-2")
+    copying.remove_image(image)
+    assert not disk.exists()
+
+
+def test_first_boot_takes_each_pooled_rsa_host_key_once(backend: ChrootBackend) -> None:
+    deadline = time.monotonic() + 60
+    while backend.hostkeys.ready() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ready = backend.state_dir / "hostkeys" / "ready"
+    pooled = {p.name: (p / "ssh_host_rsa_key.pub").read_text().split()[1] for p in ready.iterdir()}
+    assert len(pooled) == 2
+    key = new_key()
+    served = []
+    for n in range(2):
+        endpoint = backend.boot(
+            f"pooled-{n}",
+            source=BASE,
+            profile=OsProfile(f"pooled{n}", "azureuser", (key.public,)),
+            address=next_address(),
+        )
+        assert not (backend.state_dir / "vms" / f"pooled-{n}" / "hostkey").exists()
+        with connect(endpoint, "azureuser", key) as client:
+            status, out, _ = run(client, "sudo", "cat", "/etc/ssh/ssh_host_rsa_key.pub")
+            assert status == 0
+            served.append(out.split()[1])
+            status, out, _ = run(client, "stat", "-c", "%a %U", "/etc/ssh/ssh_host_rsa_key")
+            assert out.strip() == "600 root"
+            # sshd serves it: the key a client sees when it asks for RSA
+            status, out, _ = run(
+                client, "ssh-keyscan", "-t", "rsa", "-p", str(endpoint.port), endpoint.address
+            )
+            assert served[-1] in out
+    assert sorted(served) == sorted(pooled.values()), "each VM got one pooled key"
+    assert not set(pooled) & {p.name for p in ready.iterdir()}, "a taken key leaves the pool"
+    for n in range(2):
+        backend.delete(f"pooled-{n}")
+        vm_gone(backend, f"pooled-{n}")

@@ -18,7 +18,8 @@ def make_backend(name: str, state_dir: Path, cache_dir: Path | None = None) -> M
         return InertBackend()
     if name == "chroot":
         from imageforge.sandbox.machines import ChrootBackend
+        from imageforge.sandbox.machines.hostkeys import SIZE
 
         cache = (cache_dir or DEFAULT_CACHE_DIR).expanduser()
-        return ChrootBackend(state_dir, cache)  # type: ignore[no-any-return]
+        return ChrootBackend(state_dir, cache, host_key_pool=SIZE)  # type: ignore[no-any-return]
     raise ValueError(f"unknown sandbox backend {name!r}: use inert or chroot")

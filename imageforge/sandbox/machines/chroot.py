@@ -1,6 +1,7 @@
 """``ChrootBackend``: the sandbox's real machines, Debian root filesystems run as chroots.
 
-See vm.py for the layout of one VM and rootfs.py for the base images. This module ties them
+See vm.py for the layout of one VM, rootfs.py for the base images and layers.py for captured
+images (overlay layers shared by reference). This module ties them
 to the ``MachineBackend`` contract (imageforge/sandbox/backend.py) and makes it thread-safe:
 one lock per VM key serialises the operations on one VM, operations on different VMs run in
 parallel, and a short registry lock guards the table of running VMs.
@@ -31,8 +32,10 @@ from imageforge.sandbox.backend import (
     ProgressCallback,
 )
 from imageforge.sandbox.machines import vm
+from imageforge.sandbox.machines.hostkeys import HostKeyPool
+from imageforge.sandbox.machines.layers import Image, LayerStore
 from imageforge.sandbox.machines.rootfs import RootfsCache
-from imageforge.sandbox.machines.tree import copy_tree, remove_tree
+from imageforge.sandbox.machines.tree import remove_tree
 
 NOT_ROOT = (
     "the sandbox needs root: it runs VMs as chroots with their own namespaces and mounts; "
@@ -63,13 +66,16 @@ class _Running:
 class ChrootBackend:
     """Runs sandbox VMs as chroots in their own namespaces, with their own sshd.
 
-    ``state_dir`` holds the VMs (``vms/<vm_key>/``) and the journal of partially written
-    images (``partial/``); ``cache_dir`` holds the debootstrapped base trees. Raises
-    SandboxError when not run as root.
+    ``state_dir`` holds the VMs (``vms/<vm_key>/``), the layers of captured images
+    (``layers/``) and the journal of partially written images (``partial/``); ``cache_dir``
+    holds the debootstrapped base trees. Raises SandboxError when not run as root.
 
-    ``overlay`` chooses how a VM gets its disk: an overlay over a hard-linked snapshot of its
-    image (fast, small) or, with ``overlay=False``, a full copy it writes into. By default
-    the overlay is used when the state dir's filesystem can be an overlay upper layer.
+    ``overlay`` chooses how a VM gets its disk: an overlay over its image's layers, used in
+    place (nothing is copied), or, with ``overlay=False``, a full copy it writes into. By
+    default the overlay is used when the state dir's filesystem can be an overlay upper layer.
+
+    ``host_key_pool`` keeps that many RSA host keys made ahead of time for first boots (see
+    hostkeys.py); the emulator asks for a pool, throw-away backends in tests need none.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class ChrootBackend:
         *,
         boot_timeout: float = BOOT_TIMEOUT,
         overlay: bool | None = None,
+        host_key_pool: int = 0,
     ) -> None:
         if os.geteuid() != 0:
             raise SandboxError(NOT_ROOT)
@@ -94,13 +101,17 @@ class ChrootBackend:
         self.rootfs = RootfsCache(self.cache_dir)
         self._vms_dir = self.state_dir / "vms"
         self._partial_dir = self.state_dir / "partial"
-        if _OVERLAY_UNSAFE & set(str(self._vms_dir)):
-            raise SandboxError(
-                f"sandbox state dir {self.state_dir} contains one of , : = \\ which overlayfs "
-                "mount options cannot carry; choose another state dir"
-            )
+        for what, path in (("state", self.state_dir), ("rootfs cache", self.cache_dir)):
+            if _OVERLAY_UNSAFE & set(str(path)):
+                raise SandboxError(
+                    f"sandbox {what} dir {path} contains one of , : = \\ which overlayfs "
+                    f"mount options cannot carry; choose another {what} dir"
+                )
         self._vms_dir.mkdir(parents=True, exist_ok=True)
         self._partial_dir.mkdir(parents=True, exist_ok=True)
+        self.layers = LayerStore(self.state_dir / "layers")
+        self.hostkeys = HostKeyPool(self.state_dir / "hostkeys", size=host_key_pool)
+        self.hostkeys.start()
         if overlay is None:
             overlay = vm.overlay_supported(self.state_dir)
         self.mode = "overlay" if overlay else "copy"
@@ -133,13 +144,12 @@ class ChrootBackend:
                 if paths.dir.exists():  # leftovers of a VM that never recorded its state
                     vm.kill(paths)
                     vm.remove(paths)
-                image = self._source_dir(source)
-                paths.dir.mkdir(parents=True)
-                vm.snapshot(image, paths.lower, paths.dir, link=self.mode == "overlay")
-                for directory in (paths.upper, paths.work, paths.root):
-                    directory.mkdir()
+                disk = self._new_disk(paths, source)
+                host_key = self._pooled_host_key(paths, disk)
             else:
                 vm.kill(paths)  # a stopped VM: make sure nothing of an old run is left
+                disk = {"base": state.get("base"), "layers": state.get("layers", [])}
+                host_key = None
             endpoint = Endpoint(address, SANDBOX_SSH_PORT)
             config = {
                 "vm_key": vm_key,
@@ -151,9 +161,11 @@ class ChrootBackend:
                 "address": address,
                 "port": SANDBOX_SSH_PORT,
                 "root": str(paths.root),
-                "lower": str(paths.lower),
+                "lowers": [str(p) for p in self._lowers(disk)],
                 "upper": str(paths.upper),
                 "work": str(paths.work),
+                "disk": str(paths.disk),
+                "host_key_dir": str(host_key) if host_key is not None else None,
             }
             state = {
                 "vm_key": vm_key,
@@ -162,6 +174,7 @@ class ChrootBackend:
                 "address": address,
                 "port": SANDBOX_SSH_PORT,
                 "source": str(source if isinstance(source, Path) else source.sku),
+                **disk,
                 "status": "booting",
                 "started_at": time.time(),
             }
@@ -195,6 +208,7 @@ class ChrootBackend:
         with self._locked(vm_key):
             self._stop(vm_key, paths, grace=2.0)
             vm.remove(paths)
+        self.layers.sweep()
 
     def generalize(self, vm_key: str) -> None:
         """Stop the VM (its processes, namespaces and mounts) so its disk can be captured.
@@ -212,10 +226,13 @@ class ChrootBackend:
             vm.write_state(paths, state)
 
     def capture(self, vm_key: str, dest: Path) -> None:
-        """Copy the VM's filesystem into ``dest`` as a standalone image directory.
+        """Make ``dest`` an image of the VM's disk, as it is now.
 
-        A VM still running is stopped first: a consistent copy needs a stopped machine. The
-        copy is written next to ``dest`` and renamed into place when complete.
+        A VM still running is stopped first: a consistent capture needs a stopped machine.
+        On an overlay, the VM's upper dir (everything it wrote) becomes a new layer over the
+        layers it booted from; nothing is copied. A VM that was not generalized can boot
+        again, on a fresh upper dir over that new layer. In copy mode a generalized VM's disk
+        becomes the image's only layer; a VM that can run again has its disk copied.
         """
         _check_key(vm_key)
         paths = self._paths(vm_key)
@@ -223,33 +240,55 @@ class ChrootBackend:
         with self._locked(vm_key):
             self._require(vm_key, paths)
             self._stop(vm_key, paths, grace=5.0)
-            with self._partial(dest) as tmp:
-                vm.capture(paths, tmp, vm.read_state(paths).get("mode", "overlay"))
+            state = vm.read_state(paths)
+            with self._partial(dest) as tmp, self.layers.locked():
+                if state.get("mode", "overlay") == "overlay":
+                    layer = self.layers.add(paths.upper, holder=paths.dir)
+                    paths.upper.mkdir()
+                    remove_tree(paths.work)
+                    paths.work.mkdir()
+                    state["layers"] = [layer, *state.get("layers", [])]
+                    vm.write_state(paths, state)
+                    self.layers.write_image(tmp, _base(state), state["layers"])
+                    return
+                disk = paths.disk
+                if state.get("status") != "generalized":
+                    disk = paths.dir / "capture"
+                    remove_tree(disk)
+                    vm.full_copy(paths.disk, disk, paths.dir)
+                layer = self.layers.add(disk, holder=paths.dir)
+                self.layers.write_image(tmp, None, [layer])
 
     def replicate(self, src: Path, dest: Path, progress: ProgressCallback) -> None:
-        """Copy a captured image to ``dest`` with hard links (see tree.py), reporting progress."""
+        """Make ``dest`` a replica of the image ``src``: it references the same layers.
+
+        The replica is independent of its source: either can be removed and the other stays
+        whole (layers live as long as an image or a VM references them).
+        """
         src = Path(src).absolute()
         dest = Path(dest).absolute()
-        if not _is_image(src):
-            raise SandboxError(f"image {src} does not exist (nothing to replicate)")
         with self._partial(dest) as tmp:
-            tmp.rmdir()
-            copy_tree(src, tmp, progress)
+            progress(0)
+            with self.layers.locked():
+                image = self.layers.read_image(src)
+                self.layers.write_image(tmp, image.base, image.layers)
+        progress(100)
 
     def remove_image(self, path: Path) -> None:
-        """Delete a captured image directory (VMs booted from it keep their own snapshot)."""
+        """Delete an image directory, and the layers no other image or VM uses."""
         path = Path(path).absolute()
         if path == Path("/") or path in (self.state_dir, self.cache_dir):
             raise SandboxError(f"refusing to remove {path}: not an image directory")
         remove_tree(path)
+        self.layers.sweep()
 
     def reap(self) -> list[str]:
         """Stop and remove what a crashed run left behind; return what was reaped.
 
         Every VM under the state dir that this backend instance is not running (a previous
         emulator's, or one whose processes died) loses its processes and files; processes
-        still marked with a VM dir that no longer exists are killed; partially written images
-        and stale base-image build directories are removed.
+        still marked with a VM dir that no longer exists are killed; partially written images,
+        layers nothing references any more and stale base-image build directories are removed.
         """
         reaped: list[str] = []
         keys = sorted(p.name for p in self._vms_dir.iterdir()) if self._vms_dir.is_dir() else []
@@ -280,6 +319,7 @@ class ChrootBackend:
                 remove_tree(target)
                 reaped.append(f"partial image {target}")
             journal.unlink()
+        reaped += [f"unused layer {layer}" for layer in self.layers.sweep()]
         reaped += [f"partial base image {p}" for p in self.rootfs.reap()]
         return reaped
 
@@ -303,6 +343,7 @@ class ChrootBackend:
 
     def shutdown(self) -> None:
         """Stop (not delete) every VM this instance runs, e.g. when the emulator exits."""
+        self.hostkeys.stop()
         for key in list(self._running):
             with self._locked(key):
                 self._stop(key, self._paths(key), grace=2.0)
@@ -335,18 +376,63 @@ class ChrootBackend:
             state["status"] = "stopped"
             vm.write_state(paths, state)
 
-    def _source_dir(self, source: BaseImage | Path) -> Path:
+    def _new_disk(self, paths: vm.VmPaths, source: BaseImage | Path) -> dict:
+        """Create the new VM's directory and disk; return its base and layers (for vm.json).
+
+        On an overlay the VM references its image's layers and base tree in place; in copy
+        mode it gets a full copy of its image (which must then be a single tree).
+        """
         if isinstance(source, BaseImage):
             if source.os_type.lower() != "linux":
                 raise SandboxError(
                     f"the sandbox cannot run {source.os_type} image "
                     f"{source.publisher}:{source.offer}:{source.sku}; it runs Linux VMs only"
                 )
-            return self.rootfs.ensure(source.suite)
-        path = Path(source).absolute()
-        if not _is_image(path):
-            raise SandboxError(f"image {path} does not exist in this region's store")
-        return path
+            disk: dict = {"base": str(self.rootfs.ensure(source.suite)), "layers": []}
+            paths.dir.mkdir(parents=True)
+        else:
+            with self.layers.locked():
+                image = self.layers.read_image(Path(source).absolute())
+                disk = {
+                    "base": str(image.base) if image.base is not None else None,
+                    "layers": list(image.layers),
+                }
+                paths.dir.mkdir(parents=True)
+                self.layers.link(paths.dir, image.layers)
+        try:
+            if self.mode == "overlay":
+                for directory in (paths.upper, paths.work, paths.root):
+                    directory.mkdir()
+            else:
+                lowers = self._lowers(disk)
+                if len(lowers) != 1:
+                    raise SandboxError(
+                        f"image {source} is made of {len(lowers)} overlay layers, which this "
+                        f"state dir's filesystem cannot mount; reset the sandbox "
+                        f"(`invoke sandbox.reset`) so its images are captured as full copies"
+                    )
+                vm.full_copy(lowers[0], paths.disk, paths.dir)
+                paths.root.mkdir()
+        except BaseException:
+            vm.remove(paths)
+            self.layers.sweep()
+            raise
+        return disk
+
+    def _pooled_host_key(self, paths: vm.VmPaths, disk: dict) -> Path | None:
+        """A pre-generated RSA host key for a new VM whose disk has none (else None)."""
+        image = Image(paths.dir, _base(disk), tuple(disk.get("layers", [])))
+        if self.layers.lookup(image, "etc/ssh/ssh_host_rsa_key") is not None:
+            return None
+        return self.hostkeys.take(paths.dir / "hostkey")
+
+    def _lowers(self, disk: dict) -> list[Path]:
+        """The overlay lower dirs of a VM's disk (``base``/``layers``), top first."""
+        lowers = [self.layers.path(layer) for layer in disk.get("layers", [])]
+        base = _base(disk)
+        if base is not None:
+            lowers.append(base)
+        return lowers
 
     @contextmanager
     def _partial(self, dest: Path) -> Iterator[Path]:
@@ -370,9 +456,9 @@ class ChrootBackend:
             journal.unlink(missing_ok=True)
 
 
-def _is_image(path: Path) -> bool:
-    """Whether ``path`` looks like a root filesystem the sandbox can boot."""
-    return (path / "etc/os-release").exists() or (path / "usr/lib/os-release").exists()
+def _base(disk: dict) -> Path | None:
+    base = disk.get("base")
+    return Path(base) if base else None
 
 
 def _check_key(vm_key: str) -> None:

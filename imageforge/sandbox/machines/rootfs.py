@@ -11,8 +11,9 @@ The mirror is not hard-coded: it comes from the host's apt sources (deb822
 ``/etc/apt/sources.list.d/*.sources`` and one-line ``sources.list`` files), and the image's own
 apt sources point at the same mirror, so provisioners can ``apt-get install`` inside a VM.
 
-Base trees are never modified after the rename: VMs run on an overlay over a hard-linked
-snapshot of them (see ``vm.py``).
+Base trees are never modified or deleted after the rename: VMs run on an overlay with the base
+tree as its lowest layer, and captured images name the base tree they were made over (see
+``vm.py`` and ``layers.py``).
 """
 
 from __future__ import annotations

@@ -2,20 +2,20 @@
 
 A VM lives in ``<state_dir>/vms/<vm_key>/``::
 
-    lower/        hard-linked snapshot of the image it booted from (read-only by convention)
     upper/        overlayfs upper layer: every write the VM makes
     work/         overlayfs work dir
     root/         mount point of the VM's root, mounted only inside the VM's mount namespace
+    refs/         hard links holding the layers the VM runs on (see layers.py)
+    disk/         copy mode only: the VM's own full copy of its image, written in place
     init.json     configuration of vminit.py
-    vm.json       state: address, pids, pid namespace, status (for reap after a crash)
+    vm.json       state: address, lower dirs, pids, pid namespace, status (for reap)
     console.log   stdout/stderr of the VM's init, first boot and sshd
 
-Why an overlay over a hard-linked snapshot instead of a full copy: on this project's machines
-(ext4, no reflinks) ``cp -a`` of the 350 MB base takes about 2 s and 350 MB per VM; ``cp -al``
-takes about 0.2 s and no data blocks, and overlayfs never writes into its lower layer, so the
-snapshot shares inodes with the image safely. The snapshot (rather than the image itself as
-the lower layer) means deleting a gallery version never pulls files from under a VM that was
-booted from it, as in Azure where a VM owns its disk.
+The VM's root is an overlay of its upper dir over the layers of the image it booted from and
+that image's base tree, used in place: the layers are immutable, and the VM's references keep
+them in the store even when the gallery version is deleted (as in Azure, a VM owns its disk).
+Booting therefore copies nothing. Where the state dir's filesystem cannot be an overlay upper
+layer (copy mode), the VM gets a full copy of its image instead.
 
 Processes are found again after a crash of the emulator through the marker variable
 ``IMAGEFORGE_SANDBOX_VM=<vm dir>`` in the environment of every process the backend starts for
@@ -63,8 +63,8 @@ class VmPaths:
     dir: Path
 
     @property
-    def lower(self) -> Path:
-        return self.dir / "lower"
+    def disk(self) -> Path:
+        return self.dir / "disk"
 
     @property
     def upper(self) -> Path:
@@ -98,20 +98,17 @@ def marker_env(vm_dir: Path) -> dict[str, str]:
     return env
 
 
-def snapshot(source: Path, dest: Path, vm_dir: Path, *, link: bool = True) -> None:
-    """Make ``dest`` a hard-linked copy of ``source`` (a full copy across filesystems).
-
-    ``link=False`` always copies: in copy mode the VM writes into this tree in place.
-    """
-    link = link and os.stat(source).st_dev == os.stat(dest.parent).st_dev
-    argv = ["cp", "-al" if link else "-a", "--", str(source), str(dest)]
+def full_copy(source: Path, dest: Path, vm_dir: Path) -> None:
+    """Copy the tree ``source`` to the new directory ``dest`` (copy mode's VM disks)."""
     result = subprocess.run(
-        argv, env=marker_env(vm_dir), capture_output=True, text=True, check=False
+        ["cp", "-a", "--", str(source), str(dest)],
+        env=marker_env(vm_dir),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
-        raise SandboxError(
-            f"could not copy image {source} for VM {vm_dir.name}: {result.stderr.strip()}"
-        )
+        raise SandboxError(f"could not copy {source} for VM {vm_dir.name}: {result.stderr.strip()}")
 
 
 def read_state(paths: VmPaths) -> dict:
@@ -347,29 +344,3 @@ def overlay_supported(directory: Path) -> bool:
         return result.returncode == 0
     finally:
         remove_tree(probe)
-
-
-def capture(paths: VmPaths, dest: Path, mode: str = "overlay") -> None:
-    """Copy the stopped VM's merged filesystem into the empty directory ``dest``."""
-    config = {
-        "mode": mode,
-        "root": str(paths.root),
-        "upper": str(paths.upper),
-        "lower": str(paths.lower),
-        "dest": str(dest),
-    }
-    config_path = paths.dir / "capture.json"
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
-    with paths.console.open("ab") as console:
-        result = subprocess.run(
-            [*UNSHARE_MOUNT, sys.executable, "-I", str(VMINIT), "capture", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=console,
-            env=marker_env(paths.dir),
-            check=False,
-        )
-    if result.returncode != 0:
-        raise SandboxError(
-            f"capture of VM {paths.dir.name} into {dest} failed; console log: {paths.console}"
-        )

@@ -1,4 +1,4 @@
-"""The init of one sandbox VM, and the helper that captures a stopped VM's filesystem.
+"""The init of one sandbox VM.
 
 This file is run as a script by the host's Python (standard library only, so it does not need
 imageforge to be importable), always inside namespaces that ``unshare(1)`` created for it:
@@ -13,10 +13,6 @@ imageforge to be importable), always inside namespaces that ``unshare(1)`` creat
     chrooted, restarting it if it dies and reaping orphans as an init must. SIGTERM stops
     every process of the VM; when this process dies, the kernel kills every process in the
     PID namespace.
-
-``vminit.py capture CONFIG``
-    In a private mount namespace, mounts the stopped VM's layers read-only (its upper dir over
-    its lower dir) and copies the merged tree with ``cp -a`` into the capture destination.
 
 The configuration is a JSON file written by ``vm.py``; progress and errors go to stdout/stderr,
 which the backend points at the VM's console log.
@@ -89,24 +85,27 @@ def bind_read_only(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
 
 
-def overlay_options(lower: str, upper: str, work: str) -> str:
-    """The overlayfs mount options of a VM's root.
+def overlay_options(lowers: list[str], upper: str, work: str) -> str:
+    """The overlayfs mount options of a VM's root: its upper dir over its lowers (top first).
 
     Directory renames and metadata-only changes are copied up in full (no redirects, no
-    metacopy), so a file missing from the upper layer is exactly the lower layer's file,
-    which capture relies on.
+    metacopy) and no inode index is kept, so an upper dir is a self-contained layer that a
+    captured image can stack over the same lowers, in any later mount.
     """
-    return f"lowerdir={lower},upperdir={upper},workdir={work},redirect_dir=off,metacopy=off"
+    return (
+        f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},"
+        "redirect_dir=off,metacopy=off,index=off"
+    )
 
 
 def setup_root(config: dict) -> Path:
     """Mount the VM's root and its pseudo filesystems; return the root path."""
     root = Path(config["root"])
     if config.get("mode", "overlay") == "overlay":
-        options = overlay_options(config["lower"], config["upper"], config["work"])
+        options = overlay_options(config["lowers"], config["upper"], config["work"])
         mount("overlay", "overlay", root, options)
     else:  # copy mode: the VM's own full copy is its root
-        subprocess.run(["mount", "--bind", config["lower"], str(root)], check=True)
+        subprocess.run(["mount", "--bind", config["disk"], str(root)], check=True)
     mount("proc", "proc", root / "proc", "nosuid,nodev,noexec")
     bind_read_only(root / "proc/sys")
     mount("sysfs", "sysfs", root / "sys", "ro,nosuid,nodev,noexec")
@@ -161,7 +160,8 @@ def first_boot(root: Path, config: dict) -> None:
 
     Hostname (/etc/hostname, /etc/hosts), a fresh machine id, the admin user (home dir, bash,
     passwordless sudo via /etc/sudoers.d/waagent as waagent writes it, authorized_keys), then
-    the instance marker. SSH host keys are regenerated on every boot when missing.
+    the instance marker. SSH host keys are regenerated on every boot when missing; the RSA
+    one comes from the backend's pool of keys made ahead of time when it passed one.
     """
     hostname = config["hostname"]
     marker = root / INSTANCE_FILE
@@ -179,8 +179,26 @@ def first_boot(root: Path, config: dict) -> None:
         _write_ovf_env(root, hostname, config["admin_username"], config["ssh_public_keys"])
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(config["instance_id"] + "\n")
+    if config.get("host_key_dir"):
+        _install_host_key(root, Path(config["host_key_dir"]))
     if in_chroot(root, ["ssh-keygen", "-A"]) != 0:
         raise RuntimeError("ssh-keygen -A failed")
+
+
+def _install_host_key(root: Path, pooled: Path) -> None:
+    """Install the RSA host key the backend made ahead of time, unless the VM has one; the
+    pooled copy is removed either way, so the private key lives only in the VM's /etc/ssh."""
+    try:
+        target = root / "etc/ssh/ssh_host_rsa_key"
+        if not (target.exists() or target.is_symlink()):
+            for name, mode in (("ssh_host_rsa_key", 0o600), ("ssh_host_rsa_key.pub", 0o644)):
+                data = (pooled / name).read_bytes()
+                fd = os.open(root / "etc/ssh" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            log("installed a pre-generated RSA host key")
+    finally:
+        shutil.rmtree(pooled, ignore_errors=True)
 
 
 def _write_ovf_env(root: Path, hostname: str, user: str, keys: list[str]) -> None:
@@ -353,118 +371,12 @@ def run(config: dict) -> int:
     return supervise(root, config["address"], config["port"])
 
 
-def capture(config: dict) -> int:
-    """Copy the merged filesystem of a stopped VM into ``config['dest']``.
-
-    Files the VM never wrote are still its lower layer's inodes (the immutable image it booted
-    from): they are hard-linked into the capture when they are on one filesystem, so a
-    capture costs only what the VM changed. Everything the VM wrote is copied.
-    """
-    root = Path(config["root"])
-    dest = Path(config["dest"])
-    try:
-        if config.get("mode", "overlay") == "overlay":
-            options = f"ro,lowerdir={config['upper']}:{config['lower']}"
-            mount("overlay", "overlay", root, options)
-            upper, lower = Path(config["upper"]), Path(config["lower"])
-        else:  # copy mode: the VM wrote into its own copy; nothing of it can be shared
-            subprocess.run(["mount", "--bind", "-o", "ro", config["lower"], str(root)], check=True)
-            upper, lower = root, root
-        linked, copied = capture_tree(root, upper, lower, dest)
-    except (OSError, subprocess.CalledProcessError) as err:
-        log(f"capture failed: {err}")
-        return 1
-    log(f"captured into {dest}: {linked} files shared with the image, {copied} copied")
-    return 0
-
-
-#: Directories whose contents never belong in a captured image (mount points of the VM).
-PSEUDO = {"proc", "sys", "dev", "run"}
-
-
-def capture_tree(merged: Path, upper: Path, lower: Path, dest: Path) -> tuple[int, int]:
-    """Copy ``merged`` into the existing directory ``dest``; return (linked, copied) files."""
-    linked = copied = 0
-    copies: dict[tuple[int, int], Path] = {}
-    directories = [(merged, dest)]
-    stack = [Path(".")]
-    while stack:
-        rel = stack.pop()
-        with os.scandir(merged / rel) as entries:
-            for entry in entries:
-                item = rel / entry.name
-                source, target = merged / item, dest / item
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    os.mkdir(target)
-                    directories.append((source, target))
-                    if not (rel == Path(".") and entry.name in PSEUDO):
-                        stack.append(item)
-                elif stat.S_ISLNK(info.st_mode):
-                    os.symlink(os.readlink(source), target)
-                    os.lchown(target, info.st_uid, info.st_gid)
-                    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
-                elif stat.S_ISREG(info.st_mode) and _unchanged(info, upper / item, lower / item):
-                    try:
-                        os.link(lower / item, target)
-                        linked += 1
-                        continue
-                    except OSError:
-                        _copy_file(source, target, info, copies)
-                        copied += 1
-                elif stat.S_ISREG(info.st_mode):
-                    _copy_file(source, target, info, copies)
-                    copied += 1
-                else:
-                    os.mknod(target, info.st_mode, info.st_rdev)
-                    _copy_meta(source, target, info)
-    for source, target in reversed(directories):
-        _copy_meta(source, target, os.lstat(source))
-    return linked, copied
-
-
-def _unchanged(info: os.stat_result, upper: Path, lower: Path) -> bool:
-    """Whether a merged file is the lower layer's file, untouched by the VM."""
-    if os.path.lexists(upper):
-        return False
-    try:
-        below = os.lstat(lower)
-    except OSError:
-        return False
-    return (
-        stat.S_ISREG(below.st_mode)
-        and below.st_ino == info.st_ino
-        and below.st_size == info.st_size
-        and below.st_mtime_ns == info.st_mtime_ns
-    )
-
-
-def _copy_file(
-    source: Path, target: Path, info: os.stat_result, copies: dict[tuple[int, int], Path]
-) -> None:
-    key = (info.st_dev, info.st_ino)
-    if info.st_nlink > 1 and key in copies:
-        os.link(copies[key], target)  # keep the VM's own hard links
-        return
-    shutil.copyfile(source, target, follow_symlinks=False)
-    _copy_meta(source, target, info)
-    if info.st_nlink > 1:
-        copies[key] = target
-
-
-def _copy_meta(source: Path, target: Path, info: os.stat_result) -> None:
-    """Owner first (chown clears setuid bits and file capabilities), then mode, xattrs, times."""
-    os.lchown(target, info.st_uid, info.st_gid)
-    shutil.copystat(source, target, follow_symlinks=False)
-
-
 def main(argv: list[str]) -> int:
-    """Entry point: ``vminit.py run|capture CONFIG``."""
-    if len(argv) != 3 or argv[1] not in ("run", "capture"):
-        sys.stderr.write("usage: vminit.py run|capture CONFIG\n")
+    """Entry point: ``vminit.py run CONFIG``."""
+    if len(argv) != 3 or argv[1] != "run":
+        sys.stderr.write("usage: vminit.py run CONFIG\n")
         return 2
-    config = json.loads(Path(argv[2]).read_text())
-    return run(config) if argv[1] == "run" else capture(config)
+    return run(json.loads(Path(argv[2]).read_text()))
 
 
 if __name__ == "__main__":
