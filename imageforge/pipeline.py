@@ -23,9 +23,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -290,6 +291,54 @@ def validate_images(
                 result = write_outputs(image.name, "plugin", texts, Path(tmp) / image.name)
                 reports.append(validate_rendered(site, image, result, packer))
     return reports
+
+
+class Validation:
+    """``validate_rendered`` of every image, in a thread of its own from construction on.
+
+    ``wait`` joins it, counting the time it blocks as the "validate" phase (the time the user
+    waited for validation), and raises the first failure; every later ``wait`` raises it too.
+    The thread is not a daemon: a build that fails otherwise still lets Packer finish its
+    validate (a second at most) rather than leaving it to the interpreter's shutdown.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        images: Sequence[ImageDefinition],
+        results: Sequence[RenderResult],
+        packer: Packer,
+    ) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(site, list(zip(images, results, strict=True)), packer),
+            name="imageforge-validate",
+        )
+        self._thread.start()
+
+    def _run(
+        self, site: Site, pairs: list[tuple[ImageDefinition, RenderResult]], packer: Packer
+    ) -> None:
+        try:
+            for image, result in pairs:
+                validate_rendered(site, image, result, packer)
+        except BaseException as exc:  # handed to the thread that waits
+            self._error = exc
+
+    def wait(self, timings: Timings) -> None:
+        with timings.phase("validate"):
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class BuildAborted(Exception):
+    """An error that ends the whole build rather than one image's: carries it out of build_one."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def validate_task(site: Site, *, names: Sequence[str], os_name: str, profile: str | None) -> None:
@@ -561,15 +610,32 @@ def sandbox_settings(site: Site) -> Any:
     return SandboxSettings(**dict(site.sandbox))
 
 
-def ensure_sandbox(site: Site) -> None:
-    """Start the sandbox for a build when it is not running yet (as `invoke sandbox.up`)."""
+def sandbox_to_start(site: Site) -> Any:
+    """The settings of the sandbox a build has to start, or None when it is running. What would
+    keep it from starting (not being root) is said here, before anything is written."""
     from imageforge.sandbox import control
 
     settings = sandbox_settings(site)
-    if control.running(settings) is None:
-        say(f"starting the sandbox (state in {settings.state_dir}) ...")
-        info = control.up(settings)
-        say(f"sandbox running at {info.url}")
+    if control.running(settings) is not None:
+        return None
+    control.check_can_start(settings)
+    return settings
+
+
+def start_sandbox(settings: Any) -> None:
+    """Start the sandbox (as `invoke sandbox.up`) and wait until it answers."""
+    from imageforge.sandbox import control
+
+    say(f"starting the sandbox (state in {settings.state_dir}) ...")
+    info = control.up(settings)
+    say(f"sandbox running at {info.url}")
+
+
+def ensure_sandbox(site: Site) -> None:
+    """Start the sandbox for a build when it is not running yet."""
+    settings = sandbox_to_start(site)
+    if settings is not None:
+        start_sandbox(settings)
 
 
 def _open_session(site: Site, target: str) -> Any:
@@ -625,15 +691,17 @@ def build_task(
     packer = packer_for(site)
     packer.path()
     chosen = resolve_profile(profile, packer)
+    sandbox = None
     if target_name == "sandbox" and not dry_run:
-        ensure_sandbox(site)  # before anything is written: it says what the sandbox needs
+        sandbox = sandbox_to_start(site)  # before anything is written: what the sandbox needs
     timings = Timings()
     with timings.phase("render"):
         results = render_all(site, images, chosen)
-    with timings.phase("validate"):
-        for image, result in zip(images, results, strict=True):
-            validate_rendered(site, image, result, packer)
+    # Packer's validate takes ~0.5 s per image: it runs while the sandbox starts and the build
+    # VM boots, and the first `packer build` waits for it (see Validation)
+    validation = Validation(site, images, results, packer)
     if dry_run:
+        validation.wait(timings)
         session = None
         with contextlib.suppress(Exception):
             session = _open_session(site, target_name)
@@ -664,25 +732,32 @@ def build_task(
             say(f"  packer: {shlex.join(entry['packer_argv'])}")
         say("dry run: nothing was built, published or changed")
         return True
+    if sandbox is not None:
+        start_sandbox(sandbox)
     session = _open_session(site, target_name)
     outcomes = []
-    with _sigterm_as_interrupt():
-        for image in images:
-            outcomes.append(
-                build_one(
-                    site,
-                    session,
-                    image,
-                    target=target_name,
-                    profile=chosen,
-                    packer=packer,
-                    version=str(Version.parse(version)) if version else None,
-                    promote=promote,
-                    on_error=on_error,
-                    skip_tests=skip_tests,
-                    timings=timings,
+    try:
+        with _sigterm_as_interrupt():
+            for image in images:
+                outcomes.append(
+                    build_one(
+                        site,
+                        session,
+                        image,
+                        target=target_name,
+                        profile=chosen,
+                        packer=packer,
+                        version=str(Version.parse(version)) if version else None,
+                        promote=promote,
+                        on_error=on_error,
+                        skip_tests=skip_tests,
+                        timings=timings,
+                        validated=lambda: validation.wait(timings),
+                    )
                 )
-            )
+            validation.wait(timings)  # an image that failed before Packer did not wait for it
+    except BuildAborted as aborted:
+        raise aborted.error from None
     say("")
     say(timings.table())
     say("")
@@ -715,8 +790,13 @@ def build_one(
     on_error: str,
     skip_tests: bool,
     timings: Timings,
+    validated: Callable[[], None] | None = None,
 ) -> ImageOutcome:
-    """Build, publish, test, replicate (and promote) one image."""
+    """Build, publish, test, replicate (and promote) one image.
+
+    ``validated`` is called before Packer builds; an error it raises aborts the whole build
+    (BuildAborted, after the build VM and the reservation are released), as a failed
+    validation did before anything was built."""
     from imageforge import tags
     from imageforge.azure import gallery
     from imageforge.errors import ImageforgeError
@@ -743,6 +823,11 @@ def build_one(
             (out_dir / "version.txt").write_text(f"{reserved}\n", encoding="utf-8")
             host_cm = build_host(session, target, image, profile, run_id)
             with timings.around("build VM", host_cm) as host:
+                if validated is not None:
+                    try:
+                        validated()
+                    except ImageforgeError as exc:
+                        raise BuildAborted(exc) from exc
                 variables = variables_for(
                     version=str(reserved),
                     source_commit=commit,

@@ -138,6 +138,16 @@ def connection(settings: SandboxSettings) -> SandboxInfo:
     return info
 
 
+def check_can_start(settings: SandboxSettings) -> None:
+    """SandboxError when this process could not start the emulator (the chroot backend needs
+    root): said before anything is written or spawned, rather than by an emulator that exits
+    while starting."""
+    if settings.backend == "chroot" and os.geteuid() != 0:
+        from imageforge.sandbox.machines import NOT_ROOT
+
+        raise SandboxError(NOT_ROOT)
+
+
 def up(settings: SandboxSettings) -> SandboxInfo:
     """Start the emulator in the background unless it already runs."""
     from imageforge.sandbox.emulator.certs import ensure_certificates
@@ -147,12 +157,7 @@ def up(settings: SandboxSettings) -> SandboxInfo:
     current = running(settings)
     if current is not None:
         return SandboxInfo(current.pid, current.url, current.ca_path, already_running=True)
-    if settings.backend == "chroot" and os.geteuid() != 0:
-        # said here, before anything is written or spawned, rather than by an emulator that
-        # exits while starting
-        from imageforge.sandbox.machines import NOT_ROOT
-
-        raise SandboxError(NOT_ROOT)
+    check_can_start(settings)
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     ensure_certificates(state / "tls")

@@ -32,7 +32,7 @@ from imageforge import pipeline, tags
 from imageforge.azure import gallery, lifecycle, reservation
 from imageforge.azure.clients import Session, session_for_emulator
 from imageforge.config import ImageDefinition, Site, load_image_file
-from imageforge.errors import PackerError
+from imageforge.errors import PackerError, ValidationError
 from imageforge.packer import Packer
 from imageforge.render import PROFILES, profile_for_packer
 from imageforge.sandbox.harness import EmulatorHandle, running_emulator
@@ -62,7 +62,7 @@ class Build:
     def out_dir(self) -> Path:
         return self.site.build_path / self.image.name
 
-    def run(self, profile: str) -> pipeline.ImageOutcome:
+    def run(self, profile: str, validated: Any = None) -> pipeline.ImageOutcome:
         pipeline.render_all(self.site, [self.image], PROFILES[profile])
         return pipeline.build_one(
             self.site,
@@ -76,6 +76,7 @@ class Build:
             on_error="cleanup",
             skip_tests=True,
             timings=pipeline.Timings(),
+            validated=validated,
         )
 
     def invocations(self) -> list[dict[str, Any]]:
@@ -301,6 +302,26 @@ def test_a_failing_packer_build_publishes_nothing(
         )
     assert caught.value.log == str(log)
     assert str(caught.value).endswith(f"(log: {log})")
+
+
+def test_a_failed_validation_aborts_the_build_before_packer_and_releases_the_reservation(
+    build: Build,
+) -> None:
+    """`invoke build` validates while the version is reserved and the build host made ready;
+    the build waits for it before Packer, and a failure ends the whole build (not just this
+    image's outcome) with nothing published and the reservation released."""
+
+    def refused() -> None:
+        raise ValidationError("packer validate build/debian-12 failed: Error: Unsupported")
+
+    with pytest.raises(pipeline.BuildAborted) as aborted:
+        build.run("builtin", validated=refused)
+    assert isinstance(aborted.value.error, ValidationError)
+    assert [i for i in build.invocations() if i["argv"][:1] == ["build"]] == []
+    assert not (build.out_dir / "packer.log").exists()
+    assert gallery.list_versions(build.session, build.image) == []
+    assert build.groups() == [GROUP]
+    _assert_reservation_released(build)
 
 
 def test_the_stand_in_answers_like_the_packer_it_stands_for(

@@ -252,3 +252,4 @@ def test_not_root(tmp_path, args):
     assert assert_one_line_error(result) == NOT_ROOT
     assert not state_dir.exists()
     assert emulator_pids(state_dir) == []
+    assert not (own / "build").exists(), "the build rendered before saying what it needs"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from helpers.cli import INVOKE, REPO, cli_env, copy_tree, run_invoke, wait_for
+from helpers.cli import INVOKE, REPO, cli_env, copy_tree, edit, run_invoke, wait_for
 from rich.console import Console
 from sandbox_build_helpers import (
     STATE_DIRS,
@@ -43,8 +43,9 @@ from sandbox_build_helpers import (
 )
 
 from imageforge import pipeline, tags
-from imageforge.azure import gallery, lifecycle, testvm
+from imageforge.azure import gallery, lifecycle, reservation, testvm
 from imageforge.azure.clients import Session, open_session
+from imageforge.config import load_image_file
 from imageforge.errors import AzureError, ConfigError
 from imageforge.packer import Packer, variables_for
 from imageforge.render import Renderer, profile_for_packer
@@ -230,6 +231,46 @@ def _text(path: Path) -> str:
         return path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def test_a_template_only_packer_validate_refuses_ends_the_build_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """`packer validate` runs while the sandbox starts and the build VM boots; its refusal still
+    ends the build before Packer builds, in one line, with the build VM's group deleted, the
+    reservation released and no version published."""
+    repo = copy_tree(tmp_path / "repo")
+    # parses as HCL and is `packer fmt` clean: only `packer validate` refuses it
+    edit(
+        repo / "templates" / "locals.pkr.hcl.j2",
+        "  # Tags on the published version",
+        "  refused = var.undeclared\n\n  # Tags on the published version",
+    )
+    settings = settings_for(tmp_path / "sandbox")
+    STATE_DIRS.append(settings.state_dir)
+    (tmp_path / "home").mkdir()
+    env = cli_env(tmp_path / "home", settings.state_dir, settings.port)
+    try:
+        result = run_invoke(repo, "build", "--image", "debian-12", env=env)
+        line = assert_one_line_error(result)
+        assert line.startswith(f"error: packer validate {repo / 'build' / 'debian-12'} failed: ")
+        assert 'does not have an attribute named "undeclared"' in line
+        assert "==> debian-12" not in result.stdout  # Packer never built
+        assert not (repo / "build" / "debian-12" / "packer.log").exists()
+        site = site_for(settings, tmp_path, root=repo)
+        image = load_image_file(repo / "images" / "debian-12.pkrvars.hcl", repo_root=repo)
+        with open_session(site, "sandbox") as session:
+            assert _throwaway_groups(session) == []
+            assert gallery.list_versions(session, image) == []
+            definition = session.compute.gallery_images.get(
+                site.resource_group, site.gallery, image.gallery_image.name
+            )
+            reserved = [k for k in (definition.tags or {}) if k.startswith(reservation.PREFIX)]
+            assert reserved == []
+        assert not leftovers(settings.state_dir).vm_processes
+    finally:
+        control.reset(settings)
+    assert not leftovers(settings.state_dir), leftovers(settings.state_dir)
 
 
 def test_a_build_killed_mid_provisioning_leaves_nothing_after_reset(tmp_path: Path) -> None:

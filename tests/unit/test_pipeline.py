@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from imageforge.errors import AzureError
-from imageforge.pipeline import PHASES, Timings, delete_managed_image
+from imageforge import pipeline
+from imageforge.config import Site
+from imageforge.errors import AzureError, ValidationError
+from imageforge.pipeline import PHASES, Timings, Validation, delete_managed_image
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _NoCalls:
@@ -73,3 +79,70 @@ def test_the_timing_table_lists_phases_in_lifecycle_order_with_a_total():
     assert [ln.split()[0] for ln in lines[1:-1]] == ["render", "testinfra"]
     assert lines[-1].split() == ["total", "3.00"]
     assert list(PHASES).index("render") < list(PHASES).index("testinfra")
+
+
+# -- validation in the background ------------------------------------------------------------
+
+
+def test_validation_runs_in_the_background_until_a_build_waits_for_it(monkeypatch):
+    gate = threading.Event()
+    validated = []
+
+    def validate(site, image, result, packer):
+        assert gate.wait(timeout=30), "Validation() waited for the validation it started"
+        validated.append((image, result))
+
+    monkeypatch.setattr(pipeline, "validate_rendered", validate)
+    validation = Validation(None, ["a", "b"], ["a/", "b/"], None)
+    gate.set()  # reached only because constructing it did not wait
+    timings = Timings()
+    validation.wait(timings)
+    assert validated == [("a", "a/"), ("b", "b/")]
+    assert "validate" in timings.seconds  # what the build waited for it is its validate phase
+
+
+def test_a_failed_validation_stops_at_that_image_and_every_wait_raises_it(monkeypatch):
+    validated = []
+
+    def validate(site, image, result, packer):
+        if image == "b":
+            raise ValidationError("b: not `packer fmt` clean")
+        validated.append(image)
+
+    monkeypatch.setattr(pipeline, "validate_rendered", validate)
+    validation = Validation(None, ["a", "b", "c"], ["a/", "b/", "c/"], None)
+    for _ in range(2):
+        with pytest.raises(ValidationError, match="b: not `packer fmt` clean"):
+            validation.wait(Timings())
+    assert validated == ["a"]
+
+
+def test_a_build_raises_the_validation_error_when_no_image_got_as_far_as_packer(
+    monkeypatch, tmp_path, no_azure_env
+):
+    """The image failed before its build waited for validation (here: an ARM error): the
+    failed validation still ends the build with its own error, as when it ran first."""
+
+    def validate(site, image, result, packer):
+        raise ValidationError("packer validate build/debian-12 failed: Error: Unsupported")
+
+    def build_one(site, session, image, **options):
+        return pipeline.ImageOutcome(image.name, error="ARM said no")  # never calls validated
+
+    monkeypatch.setattr(pipeline, "validate_rendered", validate)
+    monkeypatch.setattr(pipeline, "build_one", build_one)
+    monkeypatch.setattr(pipeline, "sandbox_to_start", lambda site: None)
+    monkeypatch.setattr(pipeline, "_open_session", lambda site, target: object())
+    site = Site(root=REPO, build_dir=str(tmp_path / "build"), packer="/bin/true")
+    with pytest.raises(ValidationError, match="packer validate build/debian-12 failed"):
+        pipeline.build_task(
+            site,
+            names=["debian-12"],
+            os_name="all",
+            version=None,
+            profile="builtin",
+            target="sandbox",
+            dry_run=False,
+            promote=False,
+            on_error=None,
+        )

@@ -244,6 +244,23 @@ def test_build_dry_run_prints_the_plan_and_changes_nothing(packer_path, repo_cop
     )
 
 
+def test_build_dry_run_stops_at_what_only_packer_validate_refuses(packer_path, repo_copy):
+    # parses as HCL and is `packer fmt` clean: only `packer validate` refuses it
+    edit(
+        repo_copy / "templates" / "locals.pkr.hcl.j2",
+        "  # Tags on the published version",
+        "  refused = var.undeclared\n\n  # Tags on the published version",
+    )
+    result = run_invoke(repo_copy, "build", "--image", "debian-12", "--dry-run")
+    assert_one_line_error(
+        result,
+        f"packer validate {repo_copy / 'build' / 'debian-12'} failed: ",
+        'does not have an attribute named "undeclared"',
+    )
+    assert "would build" not in result.stdout
+    assert not (repo_copy / "build" / "debian-12" / "plan.json").exists()
+
+
 def test_build_dry_run_for_linux_on_the_sandbox_skips_what_the_sandbox_cannot_boot(
     packer_path, repo_copy
 ):
