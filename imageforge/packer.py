@@ -11,10 +11,12 @@ for the new artifact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ class Packer:
     runner: ProcessRunner = field(default_factory=SubprocessRunner)
     _path: str | None = field(default=None, init=False, repr=False)
     _version: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
+    _asking: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def path(self) -> str:
         if self._path is None:
@@ -63,15 +66,40 @@ class Packer:
         return env
 
     def version(self) -> tuple[int, int, int]:
+        if self._asking is not None:
+            self._asking.join()
+            self._asking = None
         if self._version is None:
-            result = self.runner([self.path(), "version"], cwd=self.cwd, env=self.env(), echo=False)
-            match = _VERSION.search(result.output)
-            if result.returncode != 0 or not match:
-                raise PackerError(
-                    f"cannot tell the version of {self.path()}: {result.output.strip()[:200]}"
-                )
-            self._version = (int(match[1]), int(match[2]), int(match[3]))
+            self._version = self._ask_version()
         return self._version
+
+    def version_soon(self) -> None:
+        """Start asking Packer its version in a thread (`packer version` takes ~0.1 s), so that
+        the caller can do other work meanwhile; ``version()`` waits for the answer. Nothing is
+        raised here: when Packer is missing or does not answer, ``version()`` (and ``path()``)
+        raise what they always do, where the caller asks."""
+        if self._version is not None or self._asking is not None:
+            return
+        try:
+            self.path()
+        except PackerError:
+            return
+        self._asking = threading.Thread(target=self._learn_version, name="imageforge-packer")
+        self._asking.start()
+
+    def _learn_version(self) -> None:
+        # a failure is left to version(), which asks again and raises it where it is asked
+        with contextlib.suppress(Exception):
+            self._version = self._ask_version()
+
+    def _ask_version(self) -> tuple[int, int, int]:
+        result = self.runner([self.path(), "version"], cwd=self.cwd, env=self.env(), echo=False)
+        match = _VERSION.search(result.output)
+        if result.returncode != 0 or not match:
+            raise PackerError(
+                f"cannot tell the version of {self.path()}: {result.output.strip()[:200]}"
+            )
+        return (int(match[1]), int(match[2]), int(match[3]))
 
     def fmt_check(self, directory: Path) -> list[str]:
         """Files `packer fmt -check` would change (empty when the folder is fmt clean)."""

@@ -190,8 +190,11 @@ def render_all(
 
 
 def render_task(site: Site, *, names: Sequence[str], os_name: str, profile: str | None) -> None:
+    packer = packer_for(site)
+    if not profile:
+        packer.version_soon()  # while the image definitions load
     images = select_images(site.images_path, names=names, os_name=os_name)
-    chosen = get_profile(profile) if profile else resolve_profile(None, packer_for(site))
+    chosen = get_profile(profile) if profile else resolve_profile(None, packer)
     for result in render_all(site, images, chosen):
         state = "rendered" if result.changed else "unchanged"
         files = ", ".join(p.name for p in result.files)
@@ -342,8 +345,9 @@ class BuildAborted(Exception):
 
 
 def validate_task(site: Site, *, names: Sequence[str], os_name: str, profile: str | None) -> None:
-    images = select_images(site.images_path, names=names, os_name=os_name)
     packer = packer_for(site)
+    packer.version_soon()  # while the image definitions load
+    images = select_images(site.images_path, names=names, os_name=os_name)
     packer.path()
     chosen = resolve_profile(profile, packer)
     for report in validate_images(site, images, packer, chosen):
@@ -680,6 +684,8 @@ def build_task(
     say(f"target: {target_name} ({why})")
     if version is not None:
         Version.parse(version, where="--version")
+    packer = packer_for(site)
+    packer.version_soon()  # while the image definitions load
     images = select_images(site.images_path, names=names, os_name=os_name)
     if target_name == "sandbox":
         images = sandbox_images(images, names, os_name)
@@ -688,7 +694,6 @@ def build_task(
     on_error = on_error or site.on_error
     if on_error not in ON_ERROR_MODES:
         raise ConfigError(f"unknown --on-error {on_error!r}: expected {', '.join(ON_ERROR_MODES)}")
-    packer = packer_for(site)
     packer.path()
     chosen = resolve_profile(profile, packer)
     sandbox = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,39 @@ def test_version_is_parsed_from_packer_version_and_asked_once(fake_binary):
     assert packer.version() == (1, 6, 6)
     assert [c["argv"] for c in recorder.calls] == [[fake_binary, "version"]]
     assert recorder.calls[0]["echo"] is False
+
+
+def test_version_soon_asks_in_the_background_and_version_waits_for_the_answer(fake_binary):
+    gate = threading.Event()
+
+    def wait_for_the_test(call):
+        assert gate.wait(timeout=30), "version_soon() waited for `packer version`"
+
+    recorder = Recorder(output="Packer v1.6.6\n", effect=wait_for_the_test)
+    packer = packer_with(fake_binary, recorder)
+    packer.version_soon()
+    gate.set()  # reached only because version_soon() did not wait
+    packer.version_soon()  # asking again while it asks changes nothing
+    assert packer.version() == (1, 6, 6)
+    assert [c["argv"] for c in recorder.calls] == [[fake_binary, "version"]]
+
+
+def test_version_soon_leaves_a_missing_packer_to_path_and_version():
+    recorder = Recorder(output="Packer v1.6.6\n")
+    packer = Packer(binary="/nonexistent/packer", runner=recorder)
+    packer.version_soon()
+    with pytest.raises(PackerError, match="Packer is not installed"):
+        packer.version()
+    assert recorder.calls == []
+
+
+def test_a_version_that_failed_in_the_background_is_asked_again_and_raised(fake_binary):
+    recorder = Recorder(returncode=139, output="segfault")
+    packer = packer_with(fake_binary, recorder)
+    packer.version_soon()
+    with pytest.raises(PackerError, match="cannot tell the version of .*: segfault"):
+        packer.version()
+    assert len(recorder.calls) == 2
 
 
 def test_an_unreadable_version_is_a_packer_error(fake_binary):
