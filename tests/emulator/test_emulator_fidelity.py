@@ -182,6 +182,9 @@ def test_version_update(clients, rg):  # GalleryImageVersion_Update.json
     assert updated.status_code == 200
     _assert_lro_headers(updated)
     assert updated.json()["properties"]["provisioningState"] == "Updating"
+    # ARM refuses a second update while this one runs (409 OperationNotAllowed): follow it first
+    status = clients.send("GET", updated.headers["Azure-AsyncOperation"])
+    assert status.json()["status"] == "Succeeded"
     version = clients.compute.gallery_image_versions.begin_update(
         rg, "gallery", "debian-12", "1.0.0", patch
     ).result()

@@ -68,7 +68,7 @@ class HostKeyPool:
             return 0
 
     def take(self, dest: Path) -> Path | None:
-        """Move one ready key pair into the new directory ``dest``; None if none is ready.
+        """Move the oldest ready key pair into the new directory ``dest``; None if none is.
 
         ``dest`` then holds ``ssh_host_rsa_key`` and ``ssh_host_rsa_key.pub``. A pool of size
         0 (no pool) never gives a key.
@@ -76,8 +76,8 @@ class HostKeyPool:
         if not self.available:
             return None
         with self._lock:
-            try:
-                entries = sorted(self._ready.iterdir())
+            try:  # oldest first
+                entries = sorted(self._ready.iterdir(), key=lambda p: (_mtime(p), p.name))
             except OSError:
                 return None
             for entry in entries:
@@ -138,3 +138,10 @@ def _alive(pid: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
