@@ -54,6 +54,8 @@ def test_gallery_create_and_get(clients, rg):  # Gallery_Create.json, Gallery_Ge
     again = clients.send("PUT", path, body, **{"api-version": GALLERY_API})
     assert again.status_code == 200
     assert again.json()["properties"]["provisioningState"] == "Updating"
+    updated = clients.send("GET", again.headers["Azure-AsyncOperation"])
+    assert updated.json()["status"] == "Succeeded"
 
     gallery = clients.compute.galleries.get(rg, "myGalleryName")
     assert gallery.provisioning_state == "Succeeded"
