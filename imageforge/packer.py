@@ -111,6 +111,18 @@ class Packer:
         files = [ln.strip() for ln in result.output.splitlines() if ln.strip().endswith(".hcl")]
         return files or [result.output.strip()[:200]]
 
+    def init(self, directory: Path) -> None:
+        """`packer init`: install the plugins the folder's ``required_plugins`` name (Packer
+        >= 1.7). Plugins already installed are kept; offline, they must be there already."""
+        argv = [self.path(), "init", str(directory)]
+        result = self.runner(argv, cwd=self.cwd, env=self.env(), echo=False)
+        if result.returncode != 0:
+            message = " ".join(ln.strip() for ln in result.output.splitlines() if ln.strip())
+            raise PackerError(
+                f"packer init {directory} failed (the azure plugin must be installable, or "
+                f"already in Packer's plugin directory): {message[:400]}"
+            )
+
     def validate(
         self, directory: Path, variables: Mapping[str, str], *, only: str | None = None
     ) -> None:

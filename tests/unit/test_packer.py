@@ -188,6 +188,20 @@ def test_a_failed_validate_is_a_packer_error_with_packers_message(fake_binary, t
     )
 
 
+def test_init_installs_the_folders_plugins(fake_binary, tmp_path):
+    recorder = Recorder()
+    packer_with(fake_binary, recorder).init(tmp_path)
+    assert recorder.calls[0]["argv"] == [fake_binary, "init", str(tmp_path)]
+
+
+def test_a_failed_init_is_a_packer_error_saying_what_is_needed(fake_binary, tmp_path):
+    output = 'Failed getting the "github.com/hashicorp/azure" plugin:\n  no network\n'
+    with pytest.raises(PackerError) as err:
+        packer_with(fake_binary, Recorder(returncode=1, output=output)).init(tmp_path)
+    assert str(err.value).startswith(f"packer init {tmp_path} failed (the azure plugin must be")
+    assert str(err.value).endswith("plugin: no network")
+
+
 # --- build argv ----------------------------------------------------------------------------
 
 
@@ -455,3 +469,19 @@ def test_the_manifest_path_of_a_rendered_build_is_relative_to_the_repository(no_
     image = load_image_file(REPO / "images" / "debian-12.pkrvars.hcl", repo_root=REPO)
     text = Renderer(Site(root=REPO)).render_text(image, PROFILES["builtin"])["build.pkr.hcl"]
     assert 'output     = "build/debian-12/manifest.json"' in text
+
+
+def test_validating_the_plugin_profile_on_packer_1_7_inits_its_plugins_first(
+    fake_binary, tmp_path, no_azure_env
+):
+    from imageforge import pipeline
+
+    image = load_image_file(REPO / "images" / "debian-12.pkrvars.hcl", repo_root=REPO)
+    result = Renderer(Site(root=REPO)).render(image, PROFILES["plugin"], tmp_path)
+    recorder = Recorder(output="Packer v1.9.4\n")
+    report = pipeline.validate_rendered(
+        Site(root=REPO), image, result, packer_with(fake_binary, recorder)
+    )
+    assert [call["argv"][1] for call in recorder.calls] == ["fmt", "version", "init", "validate"]
+    assert recorder.calls[2]["argv"][2:] == [str(tmp_path)]
+    assert "packer validate (1.9.4)" in report.checks
