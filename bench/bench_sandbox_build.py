@@ -9,8 +9,8 @@ cache) and resets it at the end. Prints, for the debian-12 image:
 
 - boot to SSH through the emulator (``testvm.sandbox_build_vm``: resource group, network, VM PUT
   and its long-running operation, then a public-key SSH login): cold, the first VM of a fresh
-  sandbox (its first boot, with the RSA host key pool possibly still filling), then warm, ``--warm`` more VMs
-  (min / median / max);
+  sandbox (its first boot, with the RSA host key pool possibly still filling), then warm,
+  ``--warm`` more VMs (min / median / max);
 - capture: ``testvm.capture_version`` of the first VM after Packer provisioned it with the
   rendered debian-12 build (deallocate, generalize, capture the VM's layer, create the version);
 - a whole `invoke build --image debian-12 --skip-tests` (sandbox start included): its wall time,
