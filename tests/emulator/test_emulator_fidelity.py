@@ -85,6 +85,9 @@ def test_gallery_image_create_and_delete(clients, rg):  # GalleryImage_Create/_D
     props = created.json()["properties"]
     assert props["provisioningState"] == "Creating"
     assert props["identifier"] == body["properties"]["identifier"]
+    assert clients.send("GET", created.headers["Azure-AsyncOperation"]).json()["status"] == (
+        "Succeeded"
+    )
     image = clients.compute.gallery_images.get(rg, "gallery", "myGalleryImageName")
     assert (image.os_type, image.os_state, image.hyper_v_generation) == (
         "Windows",
@@ -290,7 +293,11 @@ def test_read_only_fields_are_ignored_and_dates_round_trip(clients, rg):
             "storageProfile": {"source": {"id": managed_image_id(clients, rg)}},
         },
     }
-    assert clients.send("PUT", path, body, **{"api-version": GALLERY_API}).status_code == 201
+    created = clients.send("PUT", path, body, **{"api-version": GALLERY_API})
+    assert created.status_code == 201
+    assert clients.send("GET", created.headers["Azure-AsyncOperation"]).json()["status"] == (
+        "Succeeded"
+    )
     version = clients.compute.gallery_image_versions.get(rg, "gallery", "debian-12", "3.1.4")
     published = version.publishing_profile.published_date
     assert published.year == dt.datetime.now(dt.UTC).year
