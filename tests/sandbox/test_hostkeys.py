@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -66,3 +67,25 @@ def test_a_pool_whose_state_dir_is_removed_stops_quietly(tmp_path: Path) -> None
     pool._thread.join(timeout=30)
     assert not pool._thread.is_alive()
     assert pool.ready() == 0 and pool.take(tmp_path / "vm") is None
+
+
+def test_a_key_taken_onto_another_filesystem_is_copied_and_leaves_nothing(tmp_path: Path) -> None:
+    """The pool lives in the rootfs cache; a state dir on another filesystem gets a copy."""
+    pool = HostKeyPool(tmp_path / "keys", size=1)
+    pool.start()
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(other)], check=True)
+    try:
+        wait_ready(pool, 1)
+        pool.stop()
+        (ready,) = (tmp_path / "keys" / "ready").iterdir()
+        public = (ready / f"{KEY}.pub").read_text()
+        taken = pool.take(other / "vm")
+        assert taken == other / "vm"
+        assert (taken / f"{KEY}.pub").read_text() == public
+        assert stat.S_IMODE((taken / KEY).stat().st_mode) == 0o600
+        assert not ready.exists()
+        assert [p.name for p in (tmp_path / "keys").iterdir()] == ["ready"]
+    finally:
+        subprocess.run(["umount", str(other)], check=True)

@@ -352,7 +352,7 @@ def test_first_boot_takes_each_pooled_rsa_host_key_once(backend: ChrootBackend) 
     deadline = time.monotonic() + 60
     while backend.hostkeys.ready() < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    ready = backend.state_dir / "hostkeys" / "ready"
+    ready = backend.cache_dir / "hostkeys" / "ready"
 
     def pooled() -> dict[str, str]:
         return {k.name: (k / f"{KEY}.pub").read_text().split()[1] for k in ready.iterdir()}

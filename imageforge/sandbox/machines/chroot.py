@@ -74,8 +74,9 @@ class ChrootBackend:
     place (nothing is copied), or, with ``overlay=False``, a full copy it writes into. By
     default the overlay is used when the state dir's filesystem can be an overlay upper layer.
 
-    ``host_key_pool`` keeps that many RSA host keys made ahead of time for first boots (see
-    hostkeys.py); the emulator asks for a pool, throw-away backends in tests need none.
+    ``host_key_pool`` keeps that many RSA host keys made ahead of time for first boots, in the
+    rootfs cache (see hostkeys.py); the emulator asks for a pool, throw-away backends in tests
+    need none.
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class ChrootBackend:
         self._vms_dir.mkdir(parents=True, exist_ok=True)
         self._partial_dir.mkdir(parents=True, exist_ok=True)
         self.layers = LayerStore(self.state_dir / "layers")
-        self.hostkeys = HostKeyPool(self.state_dir / "hostkeys", size=host_key_pool)
+        self.hostkeys = HostKeyPool(self.cache_dir / "hostkeys", size=host_key_pool)
         self.hostkeys.start()
         if overlay is None:
             overlay = vm.overlay_supported(self.state_dir)

@@ -9,9 +9,12 @@ into the VM's directory and installed as ``/etc/ssh/ssh_host_rsa_key`` before ``
 -A`` makes the rest. A key is never handed out twice, nor kept after its VM is gone; when the
 pool is empty the VM makes its own, as before.
 
-The pool lives in ``<state_dir>/hostkeys/`` (mode 0700, keys 0600, root only): ``ready/<id>/``
-holds finished keys, ``.tmp-<pid>-*`` directories are keys being made (those of a process
-that is gone are removed when a pool starts).
+The pool lives beside the base trees, in ``<rootfs cache>/hostkeys/`` (mode 0700, keys 0600,
+root only), so a new sandbox (a fresh state dir, as after ``invoke sandbox.reset``) finds keys
+ready for its first VMs: ``ready/<id>/`` holds finished keys, ``.tmp-<pid>-*`` directories are
+keys being made (those of a process that is gone are removed when a pool starts). Several
+backends may share the pool; a key is moved out of it with one atomic rename, so it still goes
+to exactly one VM.
 """
 
 from __future__ import annotations
@@ -81,9 +84,16 @@ class HostKeyPool:
             except OSError:
                 return None
             for entry in entries:
+                claimed = self.directory / f"{TMP_PREFIX}{os.getpid()}-claimed-{entry.name}"
                 try:
-                    os.rename(entry, dest)
+                    os.rename(entry, claimed)  # atomic: the key is this VM's alone from here
                 except OSError:
+                    continue  # another backend took it first
+                try:
+                    shutil.move(claimed, dest)  # a copy when the state dir is elsewhere
+                except OSError:
+                    shutil.rmtree(claimed, ignore_errors=True)
+                    shutil.rmtree(dest, ignore_errors=True)
                     continue
                 self._wake.set()
                 return dest
