@@ -422,18 +422,13 @@ class ChrootBackend:
 
     def _pooled_host_key(self, paths: vm.VmPaths, disk: dict) -> Path | None:
         """A pre-generated RSA host key for a new VM whose disk has none (else None)."""
-        image = Image(paths.dir, _base(disk), tuple(disk.get("layers", [])))
-        if self.layers.lookup(image, "etc/ssh/ssh_host_rsa_key") is not None:
+        if self.layers.lookup(_image(paths.dir, disk), "etc/ssh/ssh_host_rsa_key") is not None:
             return None
         return self.hostkeys.take(paths.dir / "hostkey")
 
     def _lowers(self, disk: dict) -> list[Path]:
         """The overlay lower dirs of a VM's disk (``base``/``layers``), top first."""
-        lowers = [self.layers.path(layer) for layer in disk.get("layers", [])]
-        base = _base(disk)
-        if base is not None:
-            lowers.append(base)
-        return lowers
+        return self.layers.lowers(_image(self.state_dir, disk))
 
     @contextmanager
     def _partial(self, dest: Path) -> Iterator[Path]:
@@ -460,6 +455,11 @@ class ChrootBackend:
 def _base(disk: dict) -> Path | None:
     base = disk.get("base")
     return Path(base) if base else None
+
+
+def _image(path: Path, disk: dict) -> Image:
+    """A VM's disk (``base``/``layers`` as vm.json records them) as the layer store sees it."""
+    return Image(path, _base(disk), tuple(disk.get("layers", [])))
 
 
 def _check_key(vm_key: str) -> None:
