@@ -73,9 +73,19 @@ def _console(console: Any) -> Any:
 def _begin_update(
     session: Session, image: ImageDefinition, version: str, body: dict[str, Any]
 ) -> Any:
+    """Start a PATCH of the version. GalleryRP's GalleryImageVersionUpdate reuses the version's
+    properties model, whose only required member is ``storageProfile`` (GalleryRP.json,
+    stable/2025-03-03 and 2025-12-03); its example GalleryImageVersion_Update_WithoutSourceId
+    sends it empty, which changes nothing. So every PATCH carries ``storageProfile: {}``."""
     site = session.site
+    props = dict(body.get("properties") or {})
+    props.setdefault("storageProfile", {})
     return session.compute.gallery_image_versions.begin_update(
-        site.resource_group, site.gallery, image.gallery_image.name, version, body
+        site.resource_group,
+        site.gallery,
+        image.gallery_image.name,
+        version,
+        {**body, "properties": props},
     )
 
 
@@ -230,60 +240,47 @@ def replicate(
 ) -> ReplicationResult:
     """Replicate a version to the image's target regions and follow it to the end.
 
-    PATCHes targetRegions only when they differ from the image file, or to retry regions
-    whose replication failed; a version already replicating is followed without a PATCH.
-    Progress is read with ``$expand=ReplicationStatus`` at growing intervals (``poll_first``
-    up to ``poll_max`` seconds), bounded by ``timeout``. A failed region is named, tagged
+    A version already Updating (another run's PATCH, or the build's own publish) is followed
+    first; only then are its target regions compared with the image file, because that
+    operation may have been asked for other regions. targetRegions are PATCHed when they
+    differ, or to retry regions whose replication failed or never completed. Progress is read
+    with ``$expand=ReplicationStatus`` at growing intervals (``poll_first`` up to ``poll_max``
+    seconds), all of it bounded by ``timeout``. A failed region is named, tagged
     (``imageforge.replication-failed``) and leaves the stage as it was; success tags the
     version ``replicated`` unless it is already promoted.
     """
     started = time.monotonic()
-    deadline = started + timeout
-    label = _label(image, version)
+    follow = _Follower(session, image, version, started + timeout, timeout, poll_first, poll_max)
+    label = follow.label
     info = get_version(session, image, version)
-    wanted = wanted_targets(image, info)
-    failed_before = bool(info.failed_regions())
-    busy = info.provisioning_state in BUSY
-    complete = bool(info.region_status) and all(r.state == "Completed" for r in info.region_status)
-    poller = None
-    if busy:
-        log.info("%s is %s already: following it", label, info.provisioning_state.lower())
-    elif not _same_targets(wanted, info) or failed_before or not complete:
-        body = {"properties": {"publishingProfile": {"targetRegions": wanted}}}
-        with arm_call(f"replicating {label}", where=session.where):
-            poller = _begin_update(session, image, version, body)
-    else:
-        return _replicated(session, image, info, changed=False, seconds=0.0)
-    changed = True
+    changed = False
     lro_error: Exception | None = None
-    interval = poll_first
     with _Display(_console(console), label) as display:
         display.show(info)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pending = [r.region for r in info.region_status if r.state != "Completed"]
-                raise AzureError(
-                    f"replication of {label} did not finish within {timeout:.0f}s (still "
-                    f"replicating: {', '.join(pending) or 'unknown'}); run `invoke replicate` "
-                    "again to keep following it"
-                )
-            if poller is not None:
-                try:
-                    poller.wait(min(interval, remaining))
-                except Exception as err:  # noqa: BLE001 - judged by the version's state below
-                    lro_error = err
-                done = poller.done()
-            else:
-                sleep(min(interval, remaining))
-                done = False
-            info = get_version(session, image, version)
-            display.show(info)
-            if poller is not None and done:
-                break
-            if poller is None and info.provisioning_state not in BUSY:
-                break
-            interval = min(interval * 1.5, poll_max)
+        if info.provisioning_state in BUSY:
+            log.info("%s is %s already: following it", label, info.provisioning_state.lower())
+            info, _ = follow(info, None, display, sleep)
+            changed = True
+        wanted = wanted_targets(image, info)
+        complete = bool(info.region_status) and all(
+            r.state == "Completed" for r in info.region_status
+        )
+        if not _same_targets(wanted, info) or info.failed_regions() or not complete:
+            body: dict[str, Any] = {"publishingProfile": {"targetRegions": wanted}}
+            wanted_names = {t["name"] for t in wanted}
+            removed = [t.region for t in info.targets if t.region not in wanted_names]
+            if removed:
+                # The spec leaves open whether a removal needs this flag (its description:
+                # "whether or not removing this Gallery Image Version from replicated regions
+                # is allowed"); asking for it with the removal is right either way.
+                body["safetyProfile"] = {"allowDeletionOfReplicatedLocations": True}
+                log.info("%s: removing %s", label, ", ".join(removed))
+            with arm_call(f"replicating {label}", where=session.where):
+                poller = _begin_update(session, image, version, {"properties": body})
+            info, lro_error = follow(info, poller, display, sleep)
+            changed = True
+    if not changed:
+        return _replicated(session, image, info, changed=False, seconds=0.0)
     failed = info.failed_regions()
     if failed:
         names = ", ".join(r.region for r in failed)
@@ -304,7 +301,62 @@ def replicate(
         raise AzureError(
             f"replication of {label} ended with regions not completed: {', '.join(incomplete)}"
         )
-    return _replicated(session, image, info, changed=changed, seconds=time.monotonic() - started)
+    if not _same_targets(wanted_targets(image, info), info):
+        raise AzureError(
+            f"replication of {label} ended with target regions "
+            f"{', '.join(t.region for t in info.targets)}, not those of {image.path.name}; "
+            "another run may have changed them: run `invoke replicate` again"
+        )
+    return _replicated(session, image, info, changed=True, seconds=time.monotonic() - started)
+
+
+@dataclass
+class _Follower:
+    """Follows one replication operation (ours through its poller, or another run's by the
+    version's provisioningState) to its end, within the replicate call's deadline."""
+
+    session: Session
+    image: ImageDefinition
+    version: str
+    deadline: float
+    timeout: float
+    poll_first: float
+    poll_max: float
+
+    @property
+    def label(self) -> str:
+        return _label(self.image, self.version)
+
+    def __call__(
+        self, info: VersionInfo, poller: Any, display: _Display, sleep: Callable[[float], None]
+    ) -> tuple[VersionInfo, Exception | None]:
+        lro_error: Exception | None = None
+        interval = self.poll_first
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                pending = [r.region for r in info.region_status if r.state != "Completed"]
+                raise AzureError(
+                    f"replication of {self.label} did not finish within {self.timeout:.0f}s "
+                    f"(still replicating: {', '.join(pending) or 'unknown'}); run "
+                    "`invoke replicate` again to keep following it"
+                )
+            if poller is not None:
+                try:
+                    poller.wait(min(interval, remaining))
+                except Exception as err:  # noqa: BLE001 - judged by the version's state below
+                    lro_error = err
+                done = poller.done()
+            else:
+                sleep(min(interval, remaining))
+                done = False
+            info = get_version(self.session, self.image, self.version)
+            display.show(info)
+            if poller is not None and done:
+                return info, lro_error
+            if poller is None and info.provisioning_state not in BUSY:
+                return info, None
+            interval = min(interval * 1.5, self.poll_max)
 
 
 def _replicated(
@@ -494,7 +546,8 @@ def rollback(
         if v.name != info.name and v.stage == "promoted" and not v.exclude_from_latest
     ]
     fallback = latest_of(others)
-    if info.exclude_from_latest and info.stage == "revoked":
+    excluded = info.exclude_from_latest and all(t.exclude_from_latest for t in info.targets)
+    if excluded and info.stage == "revoked":
         return RollbackResult(
             fallback.name if fallback else None,
             image.name,
@@ -507,12 +560,14 @@ def rollback(
             f"rollback refused: no other promoted version of {image.name} to fall back to "
             f"({info.name} would leave no latest)"
         )
-    if not info.exclude_from_latest:
+    if not excluded:
+        # Both levels: GalleryRP's spec does not say whether the version's excludeFromLatest or
+        # a region's wins, and with every flag set no reading of it keeps this version latest.
         info = _patch(
             session,
             image,
             info.name,
-            {"properties": {"publishingProfile": {"excludeFromLatest": True}}},
+            {"properties": {"publishingProfile": _excluded_everywhere(info)}},
         )
     set_version_tags(
         session,
@@ -535,6 +590,22 @@ def rollback(
         True,
         f"rolled back {label}: latest is now {latest_now or 'none'}",
     )
+
+
+def _excluded_everywhere(info: VersionInfo) -> dict[str, Any]:
+    """A publishingProfile update that excludes the version from latest at both levels."""
+    return {
+        "excludeFromLatest": True,
+        "targetRegions": [
+            {
+                "name": t.region,
+                "regionalReplicaCount": t.replicas,
+                "storageAccountType": t.storage_account_type,
+                "excludeFromLatest": True,
+            }
+            for t in info.targets
+        ],
+    }
 
 
 # deprecate --------------------------------------------------------------------------------

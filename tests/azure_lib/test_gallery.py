@@ -82,7 +82,12 @@ def test_list_and_get_versions_with_azure_latest(session, defined):
             "gallery",
             "debian-12",
             name,
-            {"properties": {"publishingProfile": {"excludeFromLatest": False}}},
+            {
+                "properties": {
+                    "publishingProfile": {"excludeFromLatest": False},
+                    "storageProfile": {},
+                }
+            },
         ).result()
     versions = gallery.list_versions(session, defined)
     assert [v.name for v in versions] == ["1.0.0", "1.0.2", "1.0.10"]

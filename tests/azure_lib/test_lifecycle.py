@@ -164,6 +164,46 @@ def test_replication_timeout_then_a_rerun_follows_without_patching(tmp_path):
             assert _version_patches(requests_since(slow), "1.0.0") == []
 
 
+def test_replicate_follows_a_running_update_then_adds_the_regions_it_left_out(paced):
+    """Another run's PATCH asked for two of the three regions: replicate waits for it, sees
+    swedencentral missing and PATCHes, instead of tagging the version replicated."""
+    with new_session(paced) as session:
+        image = load_image()
+        gallery.ensure_image_definition(session, image)
+        _tested(session, image, "1.0.0")
+        site = session.site
+        session.compute.gallery_image_versions.begin_update(
+            site.resource_group, site.gallery, image.gallery_image.name, "1.0.0",
+            {"properties": {"storageProfile": {}, "publishingProfile": {"targetRegions": [
+                {"name": "westeurope"}, {"name": "northeurope"}]}}},
+        )  # fmt: skip
+        assert gallery.get_version(session, image, "1.0.0").provisioning_state == "Updating"
+        paced.reset_stats()
+        result = lifecycle.replicate(session, image, "1.0.0", console=_quiet(), poll_first=0.3)
+        assert result.regions == TARGETS and result.stage == "replicated"
+        assert len(_version_patches(requests_since(paced), "1.0.0")) == 1
+        info = gallery.get_version(session, image, "1.0.0")
+        assert {t.region: t.replicas for t in info.targets} == {
+            "westeurope": 1, "northeurope": 2, "swedencentral": 1}  # fmt: skip
+
+
+def test_replicate_can_drop_a_region_of_a_version_that_protects_its_replicas(arm, session, defined):
+    """A region left out of the image file is removed with the safety flag in the same PATCH
+    (a version created with allowDeletionOfReplicatedLocations false refuses it otherwise)."""
+    site = session.site
+    publish(session, defined, "1.0.0", stage="tested", extra_tags=evidence_tags(),
+            regions=["westeurope", "northeurope", "swedencentral", "eastus"])  # fmt: skip
+    session.compute.gallery_image_versions.begin_update(
+        site.resource_group, site.gallery, defined.gallery_image.name, "1.0.0",
+        {"properties": {"storageProfile": {},
+                        "safetyProfile": {"allowDeletionOfReplicatedLocations": False}}},
+    ).result()  # fmt: skip
+    result = lifecycle.replicate(session, defined, "1.0.0", console=_quiet())
+    assert result.regions == TARGETS
+    info = gallery.get_version(session, defined, "1.0.0")
+    assert sorted(t.region for t in info.targets) == sorted(TARGETS)
+
+
 def test_a_failed_region_is_named_blocks_promotion_and_a_rerun_resumes(arm, session, defined):
     _tested(session, defined, "1.0.0")
     arm.set_faults([{"kind": "region_failure", "region": "northeurope",
@@ -343,6 +383,20 @@ def test_invalid_region_names_are_one_line_errors(session, defined):
 # rollback ---------------------------------------------------------------------------------
 
 
+def test_rollback_excludes_the_version_at_both_levels(session, defined):
+    """GalleryRP's spec does not say whether the version's or a region's excludeFromLatest
+    wins; a rolled-back version is excluded by both, so no reading keeps it latest."""
+    for version in ("1.0.0", "1.0.1"):
+        _ready(session, defined, version)
+        lifecycle.promote(session, defined, version, actor="rm")
+    lifecycle.rollback(session, defined, "1.0.1", actor="oncall")
+    publishing = _publishing(session, defined, "1.0.1")
+    assert publishing["excludeFromLatest"] is True
+    assert [t["excludeFromLatest"] for t in publishing["targetRegions"]] == [True] * 3
+    lifecycle.promote(session, defined, "1.0.0", actor="rm")  # still promoted: nothing to do
+    assert _publishing(session, defined, "1.0.0")["excludeFromLatest"] is False
+
+
 def test_rollback_refused_without_another_promoted_version(session, defined):
     _ready(session, defined, "1.0.0")
     lifecycle.promote(session, defined, "1.0.0", actor="rm")
@@ -391,7 +445,7 @@ def _promoted_quickly(session: Session, image: ImageDefinition, version: str) ->
     site = session.site
     session.compute.gallery_image_versions.begin_update(
         site.resource_group, site.gallery, image.gallery_image.name, version,
-        {"properties": {"publishingProfile": {"excludeFromLatest": False}}},
+        {"properties": {"publishingProfile": {"excludeFromLatest": False}, "storageProfile": {}}},
     ).result()  # fmt: skip
 
 

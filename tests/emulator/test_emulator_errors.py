@@ -204,20 +204,37 @@ def test_version_update_rules(clients, rg):
         {"publishingProfile": {"replicationMode": "Shallow"}},
     ):
         _expect(
-            clients.send("PATCH", version.id, {"properties": change}, **API),
+            clients.send(
+                "PATCH", version.id, {"properties": {"storageProfile": {}, **change}}, **API
+            ),
             409,
             "PropertyChangeNotAllowed",
         )
-    moved = {"location": "eastus", "properties": {}}
+    moved = {"location": "eastus", "properties": {"storageProfile": {}}}
     _expect(clients.send("PATCH", version.id, moved, **API), 400, "InvalidResourceLocation")
-    bad = {"properties": {"publishingProfile": {"targetRegions": [{"name": "eastus"}]}}}
+    bad = {
+        "properties": {
+            "storageProfile": {},
+            "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
+        }
+    }
     _expect(clients.send("PATCH", version.id, bad, **API), 400, "InvalidParameter")
 
-    protect = {"properties": {"safetyProfile": {"allowDeletionOfReplicatedLocations": False}}}
+    protect = {
+        "properties": {
+            "storageProfile": {},
+            "safetyProfile": {"allowDeletionOfReplicatedLocations": False},
+        }
+    }
     clients.compute.gallery_image_versions.begin_update(
         rg, "gallery", "debian-12", "1.0.0", protect
     ).result()
-    shrink = {"properties": {"publishingProfile": {"targetRegions": [{"name": "westus"}]}}}
+    shrink = {
+        "properties": {
+            "storageProfile": {},
+            "publishingProfile": {"targetRegions": [{"name": "westus"}]},
+        }
+    }
     error = _expect(clients.send("PATCH", version.id, shrink, **API), 409, "OperationNotAllowed")
     assert "allowDeletionOfReplicatedLocations" in error["message"]
 

@@ -101,7 +101,11 @@ def test_long_running_operation_ending_failed(clients, rg, arm):
     assert version.provisioning_state == "Failed"
     # the next attempt (the rule was used up) works
     retry = clients.compute.gallery_image_versions.begin_update(
-        rg, "gallery", "debian-12", "1.0.0", {"properties": {"publishingProfile": {}}}
+        rg,
+        "gallery",
+        "debian-12",
+        "1.0.0",
+        {"properties": {"publishingProfile": {}, "storageProfile": {}}},
     ).result()
     assert retry.provisioning_state == "Succeeded"
 
@@ -124,7 +128,11 @@ def test_failing_region(clients, rg, arm):
     assert states["West US"][0] == states["North Europe"][0] == "Completed"
     # Updating the version retries the failed region (the fault fired once).
     fixed = clients.compute.gallery_image_versions.begin_update(
-        rg, "gallery", "debian-12", "1.0.0", {"properties": {"publishingProfile": {}}}
+        rg,
+        "gallery",
+        "debian-12",
+        "1.0.0",
+        {"properties": {"publishingProfile": {}, "storageProfile": {}}},
     ).result()
     assert fixed.provisioning_state == "Succeeded"
     again = clients.compute.gallery_image_versions.get(

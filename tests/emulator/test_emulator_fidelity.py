@@ -202,6 +202,34 @@ def test_version_update(clients, rg):  # GalleryImageVersion_Update.json
     assert version.storage_profile.source.id == managed_image_id(clients, rg)
 
 
+def test_version_update_without_source_id_and_without_storage_profile(clients, rg):
+    """GalleryImageVersion_Update_WithoutSourceId.json (2025-12-03) sends ``storageProfile: {}``:
+    GalleryImageVersionProperties requires storageProfile, PATCH included; a PATCH that leaves
+    it out is refused and changes nothing."""
+    make_image(clients, rg)
+    make_version_from_managed_image(clients, rg, "1.0.0")
+    path = gallery_path(clients, rg) + "/images/debian-12/versions/1.0.0"
+    targets = [{"name": "West US", "regionalReplicaCount": 1}, {"name": "East US"}]
+    missing = {"properties": {"publishingProfile": {"targetRegions": targets}}}
+    refused = clients.send("PATCH", path, missing, **{"api-version": GALLERY_API})
+    assert refused.status_code == 400
+    assert error_of(refused) == {
+        "code": "InvalidParameter",
+        "message": "Required parameter 'storageProfile' is missing (null).",
+        "target": "galleryImageVersion.properties.storageProfile",
+    }
+    shown = clients.compute.gallery_image_versions.get(rg, "gallery", "debian-12", "1.0.0")
+    assert [t.name for t in shown.publishing_profile.target_regions] == ["West US"]
+    example = {
+        "properties": {"publishingProfile": {"targetRegions": targets}, "storageProfile": {}}
+    }
+    version = clients.compute.gallery_image_versions.begin_update(
+        rg, "gallery", "debian-12", "1.0.0", example
+    ).result()
+    assert [t.name for t in version.publishing_profile.target_regions] == ["West US", "East US"]
+    assert version.storage_profile.source.id == managed_image_id(clients, rg)
+
+
 def make_version_from_managed_image(clients, rg, version, **publishing):  # type: ignore[no-untyped-def]
     source_id = managed_image_id(clients, rg)
     return begin_version_from_image(clients, rg, version, source_id, publishing=publishing).result()

@@ -82,7 +82,7 @@ def test_replicate_to_three_regions_and_promote_within_budget(paced):
         "gallery",
         "debian-12",
         "1.0.0",
-        {"properties": {"publishingProfile": {"targetRegions": targets}}},
+        {"properties": {"publishingProfile": {"targetRegions": targets}, "storageProfile": {}}},
     ).result()
     assert _status(clients, "budget").replication_status.aggregated_state == "Completed"
     promoted = versions.begin_update(
@@ -91,7 +91,7 @@ def test_replicate_to_three_regions_and_promote_within_budget(paced):
         "debian-12",
         "1.0.0",
         {
-            "properties": {"publishingProfile": {"excludeFromLatest": False}},
+            "properties": {"publishingProfile": {"excludeFromLatest": False}, "storageProfile": {}},
             "tags": {"stage": "promoted"},
         },
     ).result()
@@ -129,7 +129,12 @@ def test_removing_a_region_removes_its_copy(paced):
         "gallery",
         "debian-12",
         "1.0.0",
-        {"properties": {"publishingProfile": {"targetRegions": [{"name": "westus"}]}}},
+        {
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "westus"}]},
+                "storageProfile": {},
+            }
+        },
     ).result()
     assert not eastus[0].exists()
     summary = _status(clients, "shrink").replication_status.summary

@@ -301,6 +301,15 @@ def put_version(em: Emulator, req: ArmRequest) -> ArmResponse:
 def patch_version(em: Emulator, req: ArmRequest) -> ArmResponse:
     body = common.body_object(req)
     props = versionspec.clean_input(common.properties_of(body))
+    if "storageProfile" not in props:
+        # GalleryImageVersionUpdate.properties is GalleryImageVersionProperties, which
+        # requires storageProfile (GalleryRP.json 2025-03-03 and 2025-12-03); an empty one
+        # (example GalleryImageVersion_Update_WithoutSourceId) changes nothing. The message is
+        # Compute's usual one for a missing required parameter (from memory, not the spec).
+        raise invalid_parameter(
+            "Required parameter 'storageProfile' is missing (null).",
+            target="galleryImageVersion.properties.storageProfile",
+        )
     with em.store.lock:
         res = require_version(em, req)
         return _update(em, req, res, body, props, full=False)
