@@ -209,18 +209,16 @@ def versions(c, image="", target=None):
     help={
         "image": "Image name",
         "version": VERSION,
-        "timeout": "Seconds to wait for every region (default 3600)",
+        "timeout": "Seconds to wait for every region (default: setting replicate_timeout)",
         "target": TARGET,
     }
 )
 @handles_errors
-def replicate(c, image="", version="", timeout=3600, target=None):
+def replicate(c, image="", version="", timeout=None, target=None):
     """Replicate a version to the image's target regions and follow it to Completed."""
     from imageforge import pipeline
 
-    pipeline.replicate_task(
-        _site(c), _one_image(c, image), version, timeout=float(timeout), target=target
-    )
+    pipeline.replicate_task(_site(c), _one_image(c, image), version, timeout=timeout, target=target)
 
 
 @task(
@@ -398,6 +396,7 @@ ns.configure(
             "build_dir": "build",
             "reports_dir": "reports",
             "test_vm_ttl_hours": 6,
+            "replicate_timeout": 3600,
             "test_allowed_source": "",
             "test_subnet_id": "",
             "sandbox": {

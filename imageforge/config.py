@@ -393,6 +393,7 @@ class Site:
     build_dir: str = "build"
     reports_dir: str = "reports"
     test_vm_ttl_hours: int = 6
+    replicate_timeout: int = 3600
     test_allowed_source: str = ""
     test_subnet_id: str = ""
     sandbox: Mapping[str, Any] = field(default_factory=dict)
@@ -448,4 +449,16 @@ class Site:
         for key in ("tags", "sandbox"):
             if key in values:
                 values[key] = dict(values[key] or {})
+        if "replicate_timeout" in values:
+            values["replicate_timeout"] = parse_seconds(
+                values["replicate_timeout"], where="imageforge.replicate_timeout"
+            )
         return cls(root=root, **values)
+
+
+def parse_seconds(value: Any, *, where: str) -> int:
+    """A positive whole number of seconds (from a flag, a setting or an environment variable)."""
+    text = str(value).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"{where}: {value!r} is not a positive number of seconds")
+    return int(text)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from imageforge.config import ImageDefinition, Site, select_images
+from imageforge.config import ImageDefinition, Site, parse_seconds, select_images
 from imageforge.errors import AzureError, ConfigError, SandboxError, ValidationError
 from imageforge.packer import ON_ERROR_MODES, Packer, variables_for
 from imageforge.render import (
@@ -884,7 +884,7 @@ def build_one(
         from imageforge.azure import lifecycle
 
         with timings.phase("replicate"):
-            lifecycle.replicate(session, image, outcome.version, timeout=3600)
+            lifecycle.replicate(session, image, outcome.version, timeout=site.replicate_timeout)
         outcome.stage = "replicated"
         if promote:
             with timings.phase("promote"):
@@ -1047,12 +1047,23 @@ def versions_task(
 
 
 def replicate_task(
-    site: Site, image: ImageDefinition, version: str, *, timeout: float, target: str | None
+    site: Site,
+    image: ImageDefinition,
+    version: str,
+    *,
+    timeout: str | int | None,
+    target: str | None,
 ) -> None:
+    """``timeout``: --timeout as given (seconds), else the replicate_timeout setting."""
     from imageforge.azure import lifecycle
 
     Version.parse(version, where="--version")
-    result = lifecycle.replicate(_session(site, target), image, version, timeout=timeout)
+    seconds = (
+        site.replicate_timeout
+        if timeout is None or timeout == ""
+        else parse_seconds(timeout, where="--timeout")
+    )
+    result = lifecycle.replicate(_session(site, target), image, version, timeout=seconds)
     say(result.message)
 
 
@@ -1069,6 +1080,7 @@ def promote_task(
     from imageforge.azure import lifecycle
 
     Version.parse(version, where="--version")
+    lifecycle.check_reason(reason)
     result = lifecycle.promote(
         _session(site, target),
         image,
@@ -1087,6 +1099,7 @@ def rollback_task(
     from imageforge.azure import lifecycle
 
     Version.parse(version, where="--version")
+    lifecycle.check_reason(reason)
     result = lifecycle.rollback(
         _session(site, target), image, version, actor=actor(), reason=reason
     )

@@ -378,6 +378,18 @@ def _replicated(
 # promote ----------------------------------------------------------------------------------
 
 
+def check_reason(reason: str | None) -> None:
+    """Refuse a reason that still holds Azure DevOps macro syntax: ``$(System.AccessToken)``
+    typed as a pipeline's free-text parameter is expanded by the agent before any script sees
+    it, so a reason with ``$(`` has either been through that already or would be next time;
+    either way it does not belong in a tag everyone can read."""
+    if reason and "$(" in reason:
+        raise ConfigError(
+            "--reason contains '$(', which Azure DevOps expands as a macro (a secret such as "
+            "$(System.AccessToken) would land in the version's tags): write it without '$('"
+        )
+
+
 @dataclass(frozen=True)
 class PromoteResult:
     image: str
@@ -445,6 +457,7 @@ def promote(
     """Make the version eligible for "latest" (all target regions, or ``regions`` for a
     staged rollout, added to the regions promoted before), after the gate."""
     label = _label(image, version)
+    check_reason(reason)
     if force and not (reason and reason.strip()):
         raise ConfigError("--force needs --reason: the override and its reason are recorded")
     chosen = _check_regions(image, regions) if regions else None
@@ -538,6 +551,7 @@ def rollback(
     to the highest other version not excluded. Refused when no other promoted version would
     remain."""
     label = _label(image, version)
+    check_reason(reason)
     info = get_version(session, image, version)
     versions = list_versions(session, image)
     others = [

@@ -9,6 +9,7 @@ the file, line and step at fault.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -848,6 +849,85 @@ def test_promote_parameters() -> None:
     assert {"image", "version", "regions", "reason"} <= set(params)
     for required in ("version", "reason"):
         assert "default" not in params[required], f"image-promote.yml: {required} must be asked"
+
+
+def _free_text_parameters(path: Path) -> set[str]:
+    """String parameters a person types at queue time (no `values:` list to pick from)."""
+    raw = load(path)
+    return {
+        str(p["name"])
+        for p in raw.get("parameters") or []
+        if isinstance(p, dict) and p.get("type", "string") == "string" and "values" not in p
+    }
+
+
+def test_free_text_parameters_are_refused_with_macro_syntax_before_a_step_uses_them() -> None:
+    """A free-text parameter reaches a step only after refuse-macros.yml has checked it in the
+    same job: the agent would expand `$(System.AccessToken)` typed as a reason (issue 12.8)."""
+    problems = []
+    checked = 0
+    for path in pipeline_files():
+        free = _free_text_parameters(path)
+        if not free:
+            continue
+        for stage in parse(path).stages:
+            for job in stage.jobs:
+                guarded: set[str] = set()
+                for step in job.steps:
+                    if str(step.data.get("template", "")).endswith("refuse-macros.yml"):
+                        values = (step.data.get("parameters") or {}).get("values") or {}
+                        guarded |= {
+                            k for k, v in values.items() if re.fullmatch(
+                                rf"\$\{{\{{\s*parameters\.{re.escape(str(k))}\s*\}}\}}",
+                                str(v))
+                        }  # fmt: skip
+                        continue
+                    text = json.dumps(step.data, default=str)
+                    for name in sorted(free):
+                        if re.search(rf"\$\{{\{{\s*parameters\.{name}\s*\}}\}}", text):
+                            checked += 1
+                            if name not in guarded:
+                                problems.append(
+                                    f"{step.location()}: uses parameter {name} before "
+                                    "templates/steps/refuse-macros.yml checked it in this job"
+                                )
+        name_line = str(load(path).get("name", ""))
+        for name in free:
+            if f"parameters.{name}" in name_line:
+                problems.append(f"{rel(path)}: the run name holds free-text parameter {name}")
+    assert checked >= 5, "no step of image-promote.yml or image-rollback.yml uses its parameters?"
+    assert not problems, _report(problems)
+
+
+def test_refuse_macros_fails_on_macro_syntax_without_echoing_the_value() -> None:
+    raw = load(TEMPLATES_DIR / "steps" / "refuse-macros.yml")
+    ((each_key, each_body),) = raw["steps"][0].items()
+    assert re.fullmatch(r"\$\{\{\s*each (\w+) in parameters\.values\s*\}\}", each_key)
+    ((if_key, if_steps),) = each_body[0].items()
+    assert if_key == "${{ if contains(item.value, '$(') }}"
+    (step,) = if_steps
+    assert "exit 1" in step["bash"] and "item.value" not in step["bash"]
+    assert "${{ item.key }}" in step["bash"]
+
+
+def test_replicate_gives_up_before_its_job_is_cancelled() -> None:
+    """`invoke replicate --timeout` comes from the job's own timeout (issue 12.7): a job
+    cancelled mid-wait says nothing useful, imageforge's timeout says which regions remain."""
+    calls = [c for c in all_invoke_calls() if c.argv[:1] == ["replicate"]]
+    assert calls, "no pipeline runs invoke replicate"
+    problems = []
+    for call in calls:
+        step, job = call.script.step, call.script.step.job
+        env = step.data.get("env") or (step.data.get("parameters") or {}).get("env") or {}
+        minutes = str(job.data.get("timeoutInMinutes", "")) if job else ""
+        if "--timeout" not in call.argv:
+            problems.append(f"{call.location()}: invoke replicate without --timeout")
+        elif not minutes or str(env.get("JOB_MINUTES", "")) != minutes:
+            problems.append(
+                f"{call.location()}: --timeout must derive from the job's timeoutInMinutes "
+                f"({minutes or 'unset'}) through JOB_MINUTES"
+            )
+    assert not problems, _report(problems)
 
 
 # --------------------------------------------------------------------------- variables

@@ -132,6 +132,24 @@ def test_a_template_with_an_undefined_variable(repo_copy):
     assert not (repo_copy / "build").exists()
 
 
+def test_promote_refuses_a_reason_holding_a_pipeline_macro(pristine):
+    # Refused before anything is read from Azure or the sandbox: the reason would become a tag.
+    result = run_invoke(
+        pristine, "promote", "--image", "debian-12", "--version", "1.0.0",
+        "--reason", "$(System.AccessToken)",
+    )  # fmt: skip
+    assert_one_line_error(result, "--reason contains '$('", "write it without '$('")
+    assert "System.AccessToken" not in result.stdout
+
+
+@pytest.mark.parametrize("timeout", ["abc", "0", "-5", "1.5"])
+def test_replicate_timeout_must_be_whole_seconds(pristine, timeout):
+    result = run_invoke(
+        pristine, "replicate", "--image", "debian-12", "--version", "1.0.0", "--timeout", timeout
+    )
+    assert_one_line_error(result, f"--timeout: {timeout!r} is not a positive number of seconds")
+
+
 def test_packer_not_installed_by_setting(pristine):
     result = run_invoke(
         pristine, "validate", env={"INVOKE_IMAGEFORGE_PACKER": "/nonexistent/packer"}
