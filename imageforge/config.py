@@ -294,8 +294,8 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         wanted = ".sh" if os_name == "linux" else ".ps1"
         if not script.endswith(wanted):
             raise r.error(key, f"{script!r}: a {os_name} image runs {wanted} scripts")
-        if script == "generalize.sh":
-            raise r.error(key, "generalize.sh runs last by itself; do not list it")
+        if script in ("generalize.sh", "Invoke-Sysprep.ps1"):
+            raise r.error(key, f"{script} runs last by itself; do not list it")
         if not (root / "provisioners" / os_name / script).is_file():
             raise r.error(key, f"provisioners/{os_name}/{script} does not exist")
 

@@ -110,6 +110,13 @@ def get_profile(name: str) -> Profile:
 COMMANDS = {
     "linux_execute": "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'",
     "windows_sysprep_timeout": 1800,
+    # actions/runner-images' restart check: done once servicing has stopped and no shutdown is
+    # under way, so the next provisioner does not race Windows Update's post-reboot work.
+    "windows_restart_check": (
+        'powershell -NoProfile -Command "if ((-not (Get-Process TiWorker -ErrorAction '
+        "SilentlyContinue)) -and (-not [System.Environment]::HasShutdownStarted)) "
+        "{ Write-Output 'Restart complete' }\""
+    ),
 }
 
 

@@ -10,7 +10,7 @@
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
-Set-NetFirewallProfile -Profile Domain, Private, Public -Enabled True `
+Set-NetFirewallProfile -Profile 'Domain', 'Private', 'Public' -Enabled True `
     -DefaultInboundAction Block -DefaultOutboundAction Allow -AllowInboundRules True `
     -LogBlocked True -LogMaxSizeKilobytes 16384
 

@@ -1,13 +1,14 @@
 <#
 .SYNOPSIS
-    Configure-WinRM.ps1 - WinRM over HTTPS only: keep or create the HTTPS listener, remove HTTP.
+    Configure-WinRM.ps1 - WinRM over HTTPS only: remove every HTTP listener, refuse plain text.
 
 .DESCRIPTION
-    Packer and the Testinfra suite talk to the VM over WinRM on HTTPS (5986). An existing HTTPS
-    listener (Azure creates one from the osProfile's certificate) is kept; otherwise one is
-    created with a self-signed certificate for the computer name. Every HTTP listener is
-    removed, unencrypted traffic and Basic authentication are refused, and the firewall allows
-    5986 and blocks the HTTP WinRM rules.
+    Packer talks to the build VM over WinRM on HTTPS (5986), through the listener Azure made
+    from the osProfile's certificate; it stays until Invoke-Sysprep.ps1 removes it with its
+    certificate after sysprep. No listener is created here: one made in the image would give
+    every VM the same private key. Each test VM gets its own listener and certificate at
+    deployment. Every HTTP listener is removed, unencrypted traffic and Basic authentication
+    are refused, and the firewall allows 5986 and blocks the HTTP WinRM rules.
 #>
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
@@ -15,15 +16,9 @@ $ErrorActionPreference = 'Stop'
 $listeners = @(Get-ChildItem -Path WSMan:\localhost\Listener)
 $https = @($listeners | Where-Object { $_.Keys -contains 'Transport=HTTPS' })
 if ($https.Count -eq 0) {
-    $cert = New-SelfSignedCertificate -DnsName $env:COMPUTERNAME `
-        -CertStoreLocation Cert:\LocalMachine\My -KeyExportPolicy NonExportable `
-        -NotAfter (Get-Date).AddYears(2)
-    New-Item -Path WSMan:\localhost\Listener -Transport HTTPS -Address * `
-        -CertificateThumbPrint $cert.Thumbprint -Force | Out-Null
-    Write-Output "Configure-WinRM: created an HTTPS listener (certificate $($cert.Thumbprint))"
-} else {
-    Write-Output 'Configure-WinRM: keeping the existing HTTPS listener'
+    throw 'Configure-WinRM: no HTTPS listener: Packer should be connected through one'
 }
+Write-Output 'Configure-WinRM: keeping the build HTTPS listener until Invoke-Sysprep.ps1'
 
 foreach ($listener in $listeners | Where-Object { $_.Keys -contains 'Transport=HTTP' }) {
     Remove-Item -Path "WSMan:\localhost\Listener\$($listener.Name)" -Recurse -Force

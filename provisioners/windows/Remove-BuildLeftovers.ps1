@@ -5,7 +5,8 @@
 .DESCRIPTION
     Packer's uploaded scripts and environment files in C:\Windows\Temp, every temporary
     directory, PowerShell command histories of all profiles, the Windows Update download cache,
-    superseded components (DISM), unattend files other than sysprep's own, and the event logs.
+    superseded components (DISM), unattend files other than sysprep's own (Invoke-Sysprep.ps1
+    removes that one), and the event logs that can be cleared.
     Runs last among the provisioners; the builder's sysprep step follows.
 #>
 Set-StrictMode -Version Latest
@@ -39,9 +40,24 @@ Start-Service -Name wuauserv -ErrorAction SilentlyContinue
 & Dism.exe /Online /Cleanup-Image /StartComponentCleanup /ResetBase /Quiet
 if ($LASTEXITCODE -ne 0) { Write-Warning "Remove-BuildLeftovers: DISM component cleanup exited $LASTEXITCODE" }
 
+# Event logs: only the channels that can be cleared. Analytic and Debug channels refuse
+# `wevtutil cl` (and clearing them would mean disabling them first), so they are skipped by type.
+# The native command's exit code is checked, not its stderr: under ErrorActionPreference 'Stop',
+# Windows PowerShell 5.1 turns a native command's redirected stderr line into a terminating error.
 Write-Output 'Remove-BuildLeftovers: event logs'
-foreach ($log in (& wevtutil.exe el)) {
-    & wevtutil.exe cl "$log" 2>$null
+$cleared = 0
+$failed = @()
+$logs = @(Get-WinEvent -ListLog * -ErrorAction SilentlyContinue |
+    Where-Object { $_.LogType -in @('Administrative', 'Operational') -and $_.RecordCount -gt 0 })
+foreach ($log in $logs) {
+    $ErrorActionPreference = 'Continue'
+    $null = & wevtutil.exe cl "$($log.LogName)" 2>&1
+    $code = $LASTEXITCODE
+    $ErrorActionPreference = 'Stop'
+    if ($code -eq 0) { $cleared++ } else { $failed += "$($log.LogName) (exit $code)" }
+}
+if ($failed.Count -gt 0) {
+    Write-Warning "Remove-BuildLeftovers: could not clear $($failed.Count) log(s): $($failed -join ', ')"
 }
 $global:LASTEXITCODE = 0
-Write-Output 'Remove-BuildLeftovers: done'
+Write-Output "Remove-BuildLeftovers: cleared $cleared event log(s); done"

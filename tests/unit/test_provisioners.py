@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 LINUX = sorted((REPO / "provisioners" / "linux").glob("*.sh"))
 WINDOWS = sorted((REPO / "provisioners" / "windows").glob("*.ps1"))
 LINUX_NAME = re.compile(r"^((install|configure|cleanup)-[a-z0-9-]+|generalize)\.sh$")
-WINDOWS_NAME = re.compile(r"^(Install|Configure|Remove)-[A-Z][A-Za-z]+\.ps1$")
+WINDOWS_NAME = re.compile(r"^(Install|Configure|Remove|Invoke)-[A-Z][A-Za-z]+\.ps1$")
 SECRET_ECHO = re.compile(
     r"(?i)\b(echo|printf|Write-(Output|Host|Verbose|Warning))\b.*\$\{?(env:)?\w*(PASSWORD|SECRET|TOKEN)"
 )

@@ -97,7 +97,7 @@ def test_marker_reads_the_imageforge_registry_key():
     host = answering({"Image": "windows-2022", "Version": "1.2.0", "SourceCommit": "abc1234"})
     marker = wc.read_marker(host)
     assert r"HKLM:\SOFTWARE\imageforge" in host.script
-    assert "Select-Object Image, Version, SourceCommit" in host.script
+    assert "Select-Object -Property 'Image', 'Version', 'SourceCommit'" in host.script
     assert wc.check_marker_present(marker).ok
     assert wc.check_marker_image(marker, "windows-2022").ok
     assert wc.check_marker_version(marker, "1.2.0").ok
@@ -139,6 +139,30 @@ def test_winrm_http_listener_fails():
 def test_winrm_single_listener_may_come_as_a_string():
     winrm = wc.read_winrm(answering({"Transports": "HTTP", "AllowUnencrypted": "false"}))
     assert not wc.check_winrm_https_listener(winrm).ok
+
+
+def test_the_build_winrm_certificate_gone_passes_when_neither_stored_nor_listening():
+    answer = {"Transports": "HTTPS", "AllowUnencrypted": "false", "Listening": "AAAA"}
+    host = answering({**answer, "Build": "bbbb", "Stored": ["AAAA", "CCCC"]})
+    winrm = wc.read_winrm(host)
+    assert "BuildWinRMThumbprint" in host.script and "Cert:\\LocalMachine\\My" in host.script
+    assert wc.check_build_winrm_certificate_gone(winrm).ok
+
+
+@pytest.mark.parametrize("where", ["Stored", "Listening"])
+def test_the_build_winrm_certificate_left_behind_fails(where):
+    answer = {"Transports": ["HTTPS"], "AllowUnencrypted": "false", "Build": ["BBBB"],
+              "Listening": ["AAAA"], "Stored": ["AAAA"]}  # fmt: skip
+    answer[where] = ["AAAA", "bbbb"]
+    verdict = wc.check_build_winrm_certificate_gone(wc.read_winrm(answering(answer)))
+    assert not verdict.ok and "BBBB" in verdict.detail and "share its private key" in verdict.detail
+
+
+def test_no_recorded_build_certificate_fails():
+    verdict = wc.check_build_winrm_certificate_gone(
+        wc.read_winrm(answering({"Transports": "HTTPS", "AllowUnencrypted": "false"}))
+    )
+    assert not verdict.ok and "Invoke-Sysprep.ps1 did not record" in verdict.detail
 
 
 # --- firewall, RDP, Defender ---------------------------------------------------------------
@@ -246,3 +270,27 @@ def test_no_check_sends_a_password():
     for command in host.commands:
         assert "password" not in wc.decode(command).lower()
         assert "password" not in command.lower()
+
+
+READERS = [
+    ("read_marker", ()),
+    ("read_winrm", ()),
+    ("read_firewall_profiles", ()),
+    ("read_rdp", ()),
+    ("read_defender", ()),
+    ("read_leftovers", ()),
+    ("read_image_state", ()),
+    ("read_feature", ("Web-Server",)),
+]
+
+
+@pytest.mark.parametrize(("reader", "args"), READERS, ids=[r for r, _ in READERS])
+def test_every_script_the_suite_sends_parses(reader, args):
+    from test_windows_build import syntax_errors
+
+    host = answering({})
+    try:
+        getattr(wc, reader)(host, *args)
+    except wc.CheckError:
+        pass  # an empty answer is not what this test is about
+    assert syntax_errors(host.script) == [], reader

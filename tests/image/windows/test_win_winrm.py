@@ -1,8 +1,9 @@
-"""WinRM listens on HTTPS only and refuses unencrypted traffic."""
+"""WinRM listens on HTTPS only, refuses unencrypted traffic, and the build's certificate is gone."""
 
 from __future__ import annotations
 
 from winchecks import (
+    check_build_winrm_certificate_gone,
     check_winrm_https_listener,
     check_winrm_no_http_listener,
     check_winrm_unencrypted_refused,
@@ -21,4 +22,9 @@ def test_winrm_has_no_http_listener(winrm):
 
 def test_winrm_refuses_unencrypted_traffic(winrm):
     verdict = check_winrm_unencrypted_refused(winrm)
+    assert verdict.ok, verdict.detail
+
+
+def test_the_build_winrm_certificate_is_gone(winrm):
+    verdict = check_build_winrm_certificate_gone(winrm)
     assert verdict.ok, verdict.detail

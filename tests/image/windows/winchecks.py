@@ -101,7 +101,8 @@ def read_marker(host: Host) -> dict[str, str]:
     script = (
         f"if (-not (Test-Path -Path {ps_quote(MARKER_KEY)})) {{ '{{}}'; exit 0 }}\n"
         f"Get-ItemProperty -Path {ps_quote(MARKER_KEY)} | "
-        "Select-Object Image, Version, SourceCommit, BuildDate | ConvertTo-Json -Compress"
+        "Select-Object -Property 'Image', 'Version', 'SourceCommit', 'BuildDate' | "
+        "ConvertTo-Json -Compress"
     )
     value = powershell_json(host, script) or {}
     return {k: str(v) for k, v in value.items() if v is not None}
@@ -142,17 +143,39 @@ def read_winrm(host: Host) -> dict[str, Any]:
         "    ($_.Keys | Where-Object { $_ -like 'Transport=*' }) -replace '^Transport=', ''\n"
         "})\n"
         "$unencrypted = (Get-Item -Path WSMan:\\localhost\\Service\\AllowUnencrypted).Value\n"
+        "$listening = @(Get-ChildItem -Path WSMan:\\localhost\\Listener | ForEach-Object {\n"
+        '    (Get-ChildItem -Path "WSMan:\\localhost\\Listener\\$($_.Name)" |\n'
+        "        Where-Object { $_.Name -eq 'CertificateThumbprint' }).Value\n"
+        "} | Where-Object { $_ })\n"
+        "$marker = Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\imageforge' `\n"
+        "    -ErrorAction SilentlyContinue\n"
+        "$build = @()\n"
+        "if ($marker -and $marker.PSObject.Properties['BuildWinRMThumbprint']) {\n"
+        "    $build = @([string]$marker.BuildWinRMThumbprint -split ',' | Where-Object { $_ })\n"
+        "}\n"
+        "$stored = @(Get-ChildItem -Path Cert:\\LocalMachine\\My |\n"
+        "    ForEach-Object { $_.Thumbprint })\n"
         "ConvertTo-Json -Compress -InputObject ([ordered]@{\n"
-        "    Transports = $transports; AllowUnencrypted = [string]$unencrypted })"
+        "    Transports = $transports; AllowUnencrypted = [string]$unencrypted;\n"
+        "    Listening = $listening; Build = $build; Stored = $stored })"
     )
     value = powershell_json(host, script) or {}
-    transports = value.get("Transports") or []
-    if isinstance(transports, str):
-        transports = [transports]
     return {
-        "transports": sorted(str(t).upper() for t in transports),
+        "transports": sorted(str(t).upper() for t in _strings(value.get("Transports"))),
         "allow_unencrypted": str(value.get("AllowUnencrypted", "")).lower(),
+        "listening": {t.upper() for t in _strings(value.get("Listening"))},
+        "build": {t.upper() for t in _strings(value.get("Build"))},
+        "stored": {t.upper() for t in _strings(value.get("Stored"))},
     }
+
+
+def _strings(value: Any) -> list[str]:
+    """ConvertTo-Json gives a single-item array as a bare string, an empty one as null."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
 
 
 def check_winrm_https_listener(winrm: dict[str, Any]) -> Verdict:
@@ -170,6 +193,25 @@ def check_winrm_no_http_listener(winrm: dict[str, Any]) -> Verdict:
         ok,
         f"WinRM listeners: {', '.join(winrm['transports']) or 'none'}; "
         "a plain HTTP listener must not exist",
+    )
+
+
+def check_build_winrm_certificate_gone(winrm: dict[str, Any]) -> Verdict:
+    """The build VM's WinRM certificate (Packer's, shared by every VM of the image if it stayed)
+    is neither in the machine store nor behind a listener."""
+    if not winrm.get("build"):
+        return Verdict(
+            False,
+            "HKLM:\\SOFTWARE\\imageforge has no BuildWinRMThumbprint: Invoke-Sysprep.ps1 did not "
+            "record (nor remove) the build's WinRM certificate",
+        )
+    left = sorted(winrm["build"] & (winrm["stored"] | winrm["listening"]))
+    return Verdict(
+        not left,
+        f"the build's WinRM certificate {', '.join(left)} is still on this VM: every VM of the "
+        "image would share its private key (Invoke-Sysprep.ps1 removes it)"
+        if left
+        else "the build's WinRM certificate is gone",
     )
 
 

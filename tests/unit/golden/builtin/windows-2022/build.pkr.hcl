@@ -2,10 +2,37 @@ build {
   name    = "windows-2022"
   sources = ["source.azure-arm.windows-2022"]
 
+  # Windows Update in two passes, elevated as the communicator user: over a plain WinRM session
+  # the update agent refuses to download or install (E_ACCESSDENIED). The restart after each pass
+  # waits until servicing (TiWorker.exe) has finished; the second pass installs what the first
+  # one's reboot made applicable.
+  provisioner "powershell" {
+    elevated_user     = build.User
+    elevated_password = build.Password
+    scripts           = ["provisioners/windows/Install-WindowsUpdates.ps1"]
+  }
+
+  provisioner "windows-restart" {
+    check_registry        = true
+    restart_check_command = "powershell -NoProfile -Command \"if ((-not (Get-Process TiWorker -ErrorAction SilentlyContinue)) -and (-not [System.Environment]::HasShutdownStarted)) { Write-Output 'Restart complete' }\""
+    restart_timeout       = "30m"
+  }
+
+  provisioner "powershell" {
+    elevated_user     = build.User
+    elevated_password = build.Password
+    scripts           = ["provisioners/windows/Install-WindowsUpdates.ps1"]
+  }
+
+  provisioner "windows-restart" {
+    check_registry        = true
+    restart_check_command = "powershell -NoProfile -Command \"if ((-not (Get-Process TiWorker -ErrorAction SilentlyContinue)) -and (-not [System.Environment]::HasShutdownStarted)) { Write-Output 'Restart complete' }\""
+    restart_timeout       = "30m"
+  }
+
   provisioner "powershell" {
     environment_vars = local.provisioner_env
     scripts = [
-      "provisioners/windows/Install-WindowsUpdates.ps1",
       "provisioners/windows/Install-WindowsFeatures.ps1",
       "provisioners/windows/Configure-WinRM.ps1",
       "provisioners/windows/Configure-Firewall.ps1",
@@ -17,16 +44,16 @@ build {
   }
 
   provisioner "windows-restart" {
-    restart_timeout = "30m"
+    restart_check_command = "powershell -NoProfile -Command \"if ((-not (Get-Process TiWorker -ErrorAction SilentlyContinue)) -and (-not [System.Environment]::HasShutdownStarted)) { Write-Output 'Restart complete' }\""
+    restart_timeout       = "30m"
   }
 
-  # Generalization, always last: sysprep, then wait until Windows reports it is sealed for OOBE.
+  # Generalization, always last: Invoke-Sysprep.ps1 waits for servicing and the Azure guest
+  # agent, runs sysprep, waits until Windows is sealed for OOBE and then removes the build's
+  # WinRM listener and certificate.
   provisioner "powershell" {
-    inline = [
-      "& $env:SystemRoot\\System32\\Sysprep\\Sysprep.exe /generalize /oobe /quit /mode:vm",
-      "$deadline = (Get-Date).AddSeconds(1800)",
-      "while ($true) { $state = (Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State' -Name ImageState).ImageState; if ($state -eq 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE') { Write-Output 'sysprep: image sealed for OOBE'; break }; if ((Get-Date) -gt $deadline) { Write-Error \"sysprep did not reach IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE within 1800 seconds (last ImageState: $state); see C:\\Windows\\System32\\Sysprep\\Panther\\setuperr.log\"; exit 1 }; Write-Output \"sysprep: ImageState is $state, waiting\"; Start-Sleep -Seconds 10 }",
-    ]
+    environment_vars = ["IMAGEFORGE_SYSPREP_TIMEOUT=1800"]
+    script           = "provisioners/windows/Invoke-Sysprep.ps1"
   }
 
   post-processor "manifest" {
