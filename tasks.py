@@ -398,6 +398,7 @@ ns.configure(
             "test_vm_ttl_hours": 6,
             "replicate_timeout": 3600,
             "test_allowed_source": "",
+            "egress_ip_url": "https://api.ipify.org",
             "test_subnet_id": "",
             "sandbox": {
                 "state_dir": "~/.cache/imageforge/sandbox",

@@ -395,6 +395,7 @@ class Site:
     test_vm_ttl_hours: int = 6
     replicate_timeout: int = 3600
     test_allowed_source: str = ""
+    egress_ip_url: str = "https://api.ipify.org"
     test_subnet_id: str = ""
     sandbox: Mapping[str, Any] = field(default_factory=dict)
 

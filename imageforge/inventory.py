@@ -162,10 +162,12 @@ def collect_from_spec(
     ssh_config: Path | None = None,
     ssh_identity: Path | None = None,
     winrm_password: str | None = None,
+    winrm_ca: str | None = None,
 ) -> Inventory:
     """Connect to a Testinfra host spec and collect its inventory.
 
-    The WinRM password is handed to the backend directly, never through the spec.
+    The WinRM password is handed to the backend directly, never through the spec; ``winrm_ca``
+    (a PEM file) is the one certificate the host's TLS is verified against.
     """
     import testinfra
 
@@ -187,6 +189,9 @@ def collect_from_spec(
                 if not winrm_password:
                     raise VerifyError(f"{shown}: no WinRM password for the inventory")
                 host.backend.conn_args["password"] = winrm_password
+                if winrm_ca:
+                    host.backend.conn_args["server_cert_validation"] = "validate"
+                    host.backend.conn_args["ca_trust_path"] = winrm_ca
             return collect_inventory(host, os=os)
     except VerifyError as err:
         raise VerifyError(f"cannot collect the inventory from {shown}: {err}") from None

@@ -932,7 +932,10 @@ def test_version(
         scheme, credential = (
             ("ssh", {"ssh_identity": vm.ssh_key_path})
             if image.os == "linux"
-            else ("winrm", {"winrm_password": vm.password})
+            else (
+                "winrm",
+                {"winrm_password": vm.password, "winrm_certificate": vm.winrm_certificate},
+            )
         )
         result = verify.run_suite(
             f"{scheme}://{vm.username}@{vm.host}:{vm.port}",

@@ -43,6 +43,9 @@ from imageforge.errors import ImageforgeError, VerifyError
 
 #: The environment variable that carries the WinRM password to the suite.
 WINRM_PASSWORD_ENV = "IMAGEFORGE_WINRM_PASSWORD"
+#: The PEM file of the one certificate a WinRM host's TLS is verified against (tests/image/
+#: conftest.py hands it to pywinrm as ca_trust_path). Unset: the system's CAs.
+WINRM_CA_ENV = "IMAGEFORGE_WINRM_CA"
 
 OS_SUITES = {"linux": "tests/image/linux", "windows": "tests/image/windows"}
 SSH_SCHEMES = ("ssh", "safe-ssh", "paramiko")
@@ -333,6 +336,7 @@ def run_suite(
     ssh_identity: Path | None = None,
     ssh_config: Path | None = None,
     winrm_password: str | None = None,
+    winrm_certificate: str | None = None,
     collect_inventory: bool = False,
     runner: Runner | None = None,
     echo: Callable[[str], None] = print,
@@ -341,9 +345,11 @@ def run_suite(
     """Run the ``os`` suite against ``host_spec``; write the evidence under ``report_dir``.
 
     ``winrm_password`` (or IMAGEFORGE_WINRM_PASSWORD in this process's environment) is passed to
-    the suite in the environment only. Raises VerifyError for arguments that cannot work (bad
-    spec, unknown os, missing image file or identity); a suite that ran but could not test the
-    image is a result with exit_code 2.
+    the suite in the environment only. ``winrm_certificate`` (PEM) is the only certificate the
+    host's TLS is then verified against (else IMAGEFORGE_WINRM_CA, a PEM file, else the system's
+    CAs); certificate validation is never turned off. Raises VerifyError for arguments that
+    cannot work (bad spec, unknown os, missing image file or identity); a suite that ran but
+    could not test the image is a result with exit_code 2.
     """
     if os not in OS_SUITES:
         raise VerifyError(f"unknown os {os!r} (expected one of {', '.join(OS_SUITES)})")
@@ -381,6 +387,10 @@ def run_suite(
     t0 = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="imageforge-verify-") as tmp:
+        if spec.scheme == "winrm" and winrm_certificate:
+            pinned = Path(tmp) / "winrm-ca.pem"
+            pinned.write_text(winrm_certificate)
+            env[WINRM_CA_ENV] = str(pinned)
         config_path = None
         identity = Path(ssh_identity).resolve() if ssh_identity else None
         if spec.scheme in SSH_SCHEMES:
@@ -477,6 +487,7 @@ def _collect_inventory(
             ssh_config=ssh_config,
             ssh_identity=identity,
             winrm_password=env.get(WINRM_PASSWORD_ENV),
+            winrm_ca=env.get(WINRM_CA_ENV),
         )
         return inventory.write_inventory(inv, report_dir / "inventory.json"), ""
     except ImageforgeError as err:

@@ -13,13 +13,15 @@ Access:
   communicator user (build VMs); password authentication disabled. "Reachable" means a TCP
   connection, an SSH banner and a successful public-key login.
 - Windows: a per-run random password that exists only in memory (``TestVm.password``, hidden
-  from ``repr``); never in argv, logs or tags. The image itself configures the WinRM HTTPS
-  listener; "reachable" means TCP 5986 accepts connections.
+  from ``repr``); never in argv, logs or tags. The image has no WinRM listener of its own: once
+  the VM runs, Run Command gives it one with its own certificate (``winrmcert``), which is
+  pinned; "reachable" means a TLS handshake on 5986 verified against that certificate.
 
 Who may connect (the NSG rule's source): ``allowed_source`` when given; on the sandbox
 127.0.0.1/32; with an existing ``subnet_id`` (a runner inside the VNet) the VM gets no public
 IP and the rule admits ``VirtualNetwork``; otherwise the runner's address must be given
-(``allowed_source`` or ``IMAGEFORGE_TEST_ALLOWED_SOURCE``, e.g. ``203.0.113.7/32``):
+(``allowed_source`` or ``IMAGEFORGE_TEST_ALLOWED_SOURCE``, e.g. ``203.0.113.7/32``, or
+``auto``: this machine's public address as an echo service sees it, see ``egress``):
 imageforge never opens SSH or WinRM to the whole internet by default.
 
 On the sandbox the public IP's ``ipAddress`` is the VM's loopback address and its tag
@@ -49,6 +51,7 @@ from typing import Any
 
 from imageforge import regions as region_names
 from imageforge import tags
+from imageforge.azure import egress
 from imageforge.azure.arm import arm_call, as_json, is_not_found, one_line
 from imageforge.azure.clients import Session
 from imageforge.azure.gallery import CREATED_BY_VALUE, get_version
@@ -85,6 +88,8 @@ class TestVm:
     purpose: str = "test"
     ssh_key_path: Path | None = None
     password: str | None = field(default=None, repr=False)
+    #: Windows: the PEM of the VM's own WinRM certificate, the only one its TLS is checked with.
+    winrm_certificate: str | None = None
 
     def __repr__(self) -> str:
         secret = ", password=<redacted>" if self.password else ""
@@ -138,6 +143,12 @@ def _source(session: Session, allowed_source: str | None, subnet_id: str | None)
     )
     if value:
         value = value.strip()
+        if value.lower() == egress.AUTO:
+            if session.target == "sandbox":
+                return SANDBOX_SOURCE
+            if subnet_id:  # a runner inside the VNet connects from there, not from its egress
+                return "VirtualNetwork"
+            return egress.own_address(session.site.egress_ip_url)
         if value in ("*", "VirtualNetwork", "Internet", "AzureCloud"):
             return value
         try:
@@ -240,6 +251,11 @@ def _throwaway_vm(session: Session, plan: _Plan) -> Iterator[TestVm]:
         else:
             password = generate_password()
         vm = _create(session, plan, group, source, body["tags"], public_key, password)
+        certificate = None
+        if image.os == "windows":
+            from imageforge.azure import winrmcert
+
+            certificate = winrmcert.configure_listener(session, group, vm["name"], vm["host"])
         vm = TestVm(
             host=vm["host"],
             port=vm["port"],
@@ -252,6 +268,7 @@ def _throwaway_vm(session: Session, plan: _Plan) -> Iterator[TestVm]:
             purpose=plan.purpose,
             ssh_key_path=key_path,
             password=password,
+            winrm_certificate=certificate,
         )
         if plan.wait:
             timeout = plan.reach_timeout or REACH_TIMEOUT.get(session.target, 900.0)
@@ -474,9 +491,12 @@ def _ssh_login(vm: TestVm, timeout: float) -> None:
         sock.close()
 
 
-def _tcp(vm: TestVm, timeout: float) -> None:
-    with socket.create_connection((vm.host, vm.port), timeout=timeout):
-        return
+def _tls(vm: TestVm, timeout: float) -> None:
+    from imageforge.azure import winrmcert
+
+    if not vm.winrm_certificate:
+        raise OSError("no WinRM certificate to check the VM's TLS with")
+    winrmcert.check_tls(vm.host, vm.port, vm.winrm_certificate, timeout=timeout)
 
 
 def wait_reachable(vm: TestVm, *, timeout: float, sleep: Any = time.sleep) -> None:
@@ -491,12 +511,12 @@ def wait_reachable(vm: TestVm, *, timeout: float, sleep: Any = time.sleep) -> No
             if vm.os == "linux":
                 _ssh_login(vm, timeout=min(15.0, max(1.0, deadline - time.monotonic())))
             else:
-                _tcp(vm, timeout=min(15.0, max(1.0, deadline - time.monotonic())))
+                _tls(vm, timeout=min(15.0, max(1.0, deadline - time.monotonic())))
             return
         except (OSError, EOFError, paramiko.SSHException) as err:
             last = one_line(err, 120) or type(err).__name__
         if time.monotonic() + delay > deadline:
-            what = "SSH login" if vm.os == "linux" else f"WinRM HTTPS (TCP {vm.port})"
+            what = "SSH login" if vm.os == "linux" else f"WinRM HTTPS, pinned (TCP {vm.port})"
             raise AzureError(
                 f"{vm.purpose} VM {vm.host}:{vm.port} in {vm.resource_group} was not reachable "
                 f"({what}) within {timeout:.0f}s: {last}"

@@ -25,6 +25,9 @@ from imageforge.errors import ImageforgeError
 
 #: The environment variable that carries the WinRM password (never the host spec).
 WINRM_PASSWORD_ENV = "IMAGEFORGE_WINRM_PASSWORD"
+#: A PEM file: the one certificate the WinRM host's TLS is verified against (imageforge sets it
+#: to the test VM's own certificate). Unset: the system's CAs. Validation is never turned off.
+WINRM_CA_ENV = "IMAGEFORGE_WINRM_CA"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -130,6 +133,10 @@ def host(_testinfra_host):
                     pytrace=False,
                 )
             conn_args["password"] = password
+        pinned = os.environ.get(WINRM_CA_ENV)
+        if pinned:
+            conn_args["server_cert_validation"] = "validate"
+            conn_args["ca_trust_path"] = pinned
     return _testinfra_host
 
 

@@ -930,6 +930,21 @@ def test_replicate_gives_up_before_its_job_is_cancelled() -> None:
     assert not problems, _report(problems)
 
 
+def test_tests_on_hosted_agents_admit_only_the_agent_of_the_job() -> None:
+    """A Microsoft-hosted agent's address changes every job (issue 12.6): every pipeline step
+    that deploys a test VM (invoke build, invoke test-image) asks for `auto`."""
+    calls = [c for c in all_invoke_calls() if c.argv[:1] in (["build"], ["test-image"])]
+    calls = [c for c in calls if "--dry-run" not in c.argv]
+    assert calls, "no pipeline builds or tests an image"
+    problems = []
+    for call in calls:
+        step = call.script.step
+        env = step.data.get("env") or (step.data.get("parameters") or {}).get("env") or {}
+        if str(env.get("IMAGEFORGE_TEST_ALLOWED_SOURCE", "")) != "auto":
+            problems.append(f"{call.location()}: IMAGEFORGE_TEST_ALLOWED_SOURCE is not auto")
+    assert not problems, _report(problems)
+
+
 # --------------------------------------------------------------------------- variables
 
 MACRO = re.compile(r"\$\(([A-Za-z_][\w.]*)\)")
