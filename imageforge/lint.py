@@ -3,7 +3,8 @@
 Packer 1.6.6 cannot validate the `plugin` profile (it has no external plugins), so that
 profile is checked by parsing the rendered HCL with python-hcl2 and comparing every
 azure-arm attribute and nested block with the option list of packer-plugin-azure 2.x
-(imageforge/data/packer-plugin-azure-arm-options.json, taken from the plugin's docs).
+(imageforge/data/packer-plugin-azure-arm-options.json, taken from the plugin's docs), and
+with the option combinations the plugin's own Config.Prepare refuses (``_refusals``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,45 @@ def _check_block(
     return problems
 
 
+#: What packer-plugin-azure's Config.Prepare refuses among the options the templates use, with the
+#: plugin's own messages (builder/azure/arm/config.go at v2.6.3: the shared_image_gallery_
+#: destination checks and the public_ip_sku checks). The real plugin's `packer validate` is the
+#: authority; this repeats its refusals where it cannot run.
+_REPLICATED_REGIONS = (
+    "`replicated_regions` can not be defined alongside `target_region`; you can define a "
+    "target_region for each destination region you wish to replicate to."
+)
+_REPLICA_COUNT = (
+    "`shared_image_gallery_replica_count` can not be defined alongside `target_region`; you can "
+    "define `replicas` inside each target_region block to set the number replicas for each region"
+)
+_SKU_WITH_VNET = (
+    "If virtual_network_name is specified, public_ip_sku cannot be specified, since a new "
+    "network will not be created"
+)
+
+
+def _refusals(body: dict[str, Any], where: str) -> list[str]:
+    destinations = body.get("shared_image_gallery_destination") or []
+    if isinstance(destinations, dict):
+        destinations = [destinations]
+    targets = any(isinstance(d, dict) and d.get("target_region") for d in destinations)
+    problems = []
+    if targets and any(isinstance(d, dict) and d.get("replication_regions") for d in destinations):
+        problems.append(f"{where}: {_REPLICATED_REGIONS}")
+    if targets and body.get("shared_image_gallery_replica_count"):
+        problems.append(f"{where}: {_REPLICA_COUNT}")
+    sku = body.get("public_ip_sku")
+    if sku and body.get("virtual_network_name"):
+        problems.append(f"{where}: {_SKU_WITH_VNET}")
+    if sku and str(sku).lower() not in ("basic", "standard"):
+        problems.append(
+            f'{where}: The provided value of "{sku}" for public_ip_sku does not match the '
+            'allowed values of "Basic" or "Standard"'
+        )
+    return problems
+
+
 def lint_plugin_profile(directory: Path) -> list[str]:
     """Problems found in a rendered `plugin` profile folder (an empty list when clean)."""
     options = documented_options()
@@ -60,7 +100,9 @@ def lint_plugin_profile(directory: Path) -> list[str]:
     for source in sources:
         for name, body in source.get("azure-arm", {}).items():
             found = True
-            problems += _check_block(body, top, blocks, f"sources.pkr.hcl: azure-arm.{name}")
+            where = f"sources.pkr.hcl: azure-arm.{name}"
+            problems += _check_block(body, top, blocks, where)
+            problems += _refusals(body, where)
     if not found:
         problems.append("sources.pkr.hcl: no azure-arm source")
     return problems

@@ -65,6 +65,8 @@ class Profile:
     #: shared_image_gallery_destination.storage_account_type exists only in the plugin.
     destination_storage_type: bool
     packer_constraint: str
+    #: `public_ip_sku` (plugin >= 2.2.0): Azure creates no new Basic public IPs since 2025-03-31.
+    public_ip_sku: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -80,16 +82,20 @@ PROFILES: dict[str, Profile] = {
     ),
     "plugin": Profile(
         name="plugin",
-        description="Packer >= 1.7 with the external azure plugin >= 2",
+        description="Packer >= 1.9 with the external azure plugin >= 2.2",
         required_plugins=True,
         managed_image=False,
         regions_syntax="target_region",
         security_options=True,
         destination_storage_type=True,
-        packer_constraint=">= 1.10.0",
+        # Not ">= 1.10": Packer 1.10 and later are under the BSL; 1.9.x is the last MPL-2.0 line.
+        packer_constraint=">= 1.9.0",
+        public_ip_sku=True,
     ),
 }
-AZURE_PLUGIN = {"source": "github.com/hashicorp/azure", "version": ">= 2.0.0"}
+#: 2.2.0 is the first release with `public_ip_sku` (default Standard); 2.0.x and 2.1.x always
+#: create a Basic public IP (builder/azure/arm/config.go and template_factory.go at each tag).
+AZURE_PLUGIN = {"source": "github.com/hashicorp/azure", "version": ">= 2.2.0"}
 
 
 def profile_for_packer(version: tuple[int, int, int]) -> Profile:

@@ -330,9 +330,9 @@ def test_the_stand_in_answers_like_the_packer_it_stands_for(
     real = Packer(binary=REAL_PACKER, cwd=REPO).version()
     assert build.packer.version() == real  # the real Packer's answer (Debian's: 1.6.6)
     assert pipeline.resolve_profile(None, build.packer) == profile_for_packer(real)
-    monkeypatch.setenv("IMAGEFORGE_STANDIN_PACKER_VERSION", "1.10.0")
+    monkeypatch.setenv("IMAGEFORGE_STANDIN_PACKER_VERSION", "1.9.5")
     newer = Packer(binary=build.site.packer, cwd=REPO)
-    assert newer.version() == (1, 10, 0)
+    assert newer.version() == (1, 9, 5)
     assert pipeline.resolve_profile(None, newer).name == "plugin"
     result = pipeline.render_all(build.site, [build.image], PROFILES["builtin"])[0]
     assert build.packer.fmt_check(result.directory) == []

@@ -143,3 +143,23 @@ def test_a_top_level_block_inside_another_block_is_refused(debian):
         "sources.pkr.hcl: azure-arm.debian-12.shared_image_gallery_destination[0]: 'spot' is "
         "not a documented azure-arm option"
     ]
+
+
+def test_options_the_plugin_refuses_together_fail_with_the_plugins_message(debian):
+    """The names are all documented; the plugin's config.go refuses the pair (issue 10)."""
+    edit(
+        debian / "sources.pkr.hcl",
+        "  shared_image_gallery_timeout ",
+        "  shared_image_gallery_replica_count = 1\n  shared_image_gallery_timeout ",
+    )
+    assert lint_plugin_profile(debian) == [
+        "sources.pkr.hcl: azure-arm.debian-12: `shared_image_gallery_replica_count` can not be "
+        "defined alongside `target_region`; you can define `replicas` inside each target_region "
+        "block to set the number replicas for each region"
+    ]
+
+
+def test_an_unknown_public_ip_sku_fails_as_the_plugin_says(debian):
+    edit(debian / "sources.pkr.hcl", 'public_ip_sku   = "Standard"', 'public_ip_sku = "Premium"')
+    (problem,) = lint_plugin_profile(debian)
+    assert 'The provided value of "Premium" for public_ip_sku does not match' in problem

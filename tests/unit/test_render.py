@@ -192,9 +192,15 @@ def test_plugin_profile_requires_the_azure_plugin_and_uses_target_region(rendere
     directory = rendered_tree / "plugin" / "debian-12"
     packer_block = hclio.load(directory / "packer.pkr.hcl")["packer"][0]
     azure = packer_block["required_plugins"][0]["azure"]
-    assert azure == {"source": "github.com/hashicorp/azure", "version": ">= 2.0.0"}
+    # 2.2.0: the first plugin release with public_ip_sku (Azure refuses new Basic IPs)
+    assert azure == {"source": "github.com/hashicorp/azure", "version": ">= 2.2.0"}
+    # 1.9.x is the last MPL-2.0 Packer: the constraint must not demand a BSL release
+    assert packer_block["required_version"] == ">= 1.9.0"
     body = source_body(directory)
     assert "managed_image_name" not in body
+    assert body["public_ip_sku"] == "Standard"
+    # config.go refuses shared_image_gallery_replica_count alongside target_region
+    assert "shared_image_gallery_replica_count" not in body
     destination = body["shared_image_gallery_destination"][0]
     assert destination["target_region"] == [{"name": "westeurope", "replicas": 1}]
     assert destination["storage_account_type"] == "Standard_LRS"

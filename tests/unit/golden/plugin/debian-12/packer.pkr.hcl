@@ -1,12 +1,12 @@
 # Rendered by imageforge for image debian-12 (plugin profile). Do not edit:
 # change images/debian-12.pkrvars.hcl, templates/ or builders/ and render again.
 packer {
-  required_version = ">= 1.10.0"
+  required_version = ">= 1.9.0"
 
   required_plugins {
     azure = {
       source  = "github.com/hashicorp/azure"
-      version = ">= 2.0.0"
+      version = ">= 2.2.0"
     }
   }
 }

@@ -18,10 +18,12 @@ build {
   }
 
   # Generalization, always last: generalize.sh runs `waagent -force -deprovision+user`, which
-  # deletes the build user and the SSH host keys, then flushes the disks.
+  # deletes the build user and the SSH host keys, then flushes the disks. skip_clean: with the
+  # user gone Packer cannot remove its uploaded script (the plugin's docs, "skip_clean").
   provisioner "shell" {
     execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E bash '{{ .Path }}'"
     script          = "provisioners/linux/generalize.sh"
+    skip_clean      = true
   }
 
   post-processor "manifest" {

@@ -12,6 +12,7 @@ source "azure-arm" "ubuntu-24-04" {
   image_version   = "latest"
   location        = "westeurope"
   vm_size         = "Standard_D2s_v5"
+  public_ip_sku   = "Standard"
   azure_tags      = local.version_tags
 
   security_type       = "TrustedLaunch"
@@ -25,7 +26,6 @@ source "azure-arm" "ubuntu-24-04" {
   # Publish to the build region only, excluded from latest: replication and promotion are
   # separate, later steps (invoke replicate, invoke promote).
   shared_gallery_image_version_exclude_from_latest = true
-  shared_image_gallery_replica_count               = 1
   shared_image_gallery_timeout                     = "2h"
 
   shared_image_gallery_destination {
