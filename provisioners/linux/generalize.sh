@@ -5,6 +5,8 @@
 # its home, the SSH host keys (new ones are made at first boot), DHCP leases, the resolver
 # configuration and the root password; then shell history is switched off and disks are
 # flushed, as Packer's azure-arm documentation prescribes. Nothing may run after this script.
+# Packer runs it with skip_clean (its user is gone afterwards, so Packer could not delete the
+# uploaded copy), so the script removes that copy of itself before the disks are flushed.
 set -euo pipefail
 
 if ! command -v waagent >/dev/null 2>&1; then
@@ -13,5 +15,8 @@ if ! command -v waagent >/dev/null 2>&1; then
 fi
 
 waagent -force -deprovision+user
+case "$0" in
+  /tmp/* | /var/tmp/*) rm -f -- "$0" ;;
+esac
 export HISTSIZE=0 && sync
 echo "generalize: deprovisioned; the VM must not be used again except to capture it"

@@ -253,6 +253,22 @@ def test_generalize_deprovisions_with_waagent(tmp_path):
     assert calls.read_text() == "-force -deprovision+user\n"
 
 
+def test_generalize_removes_the_copy_packer_uploaded(tmp_path):
+    """Packer runs it with skip_clean (its user is gone afterwards): the uploaded copy in /tmp
+    must not end up in the image (the image suite's leftover check looks for it)."""
+    fake = tmp_path / "bin" / "waagent"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    uploaded = tmp_path / "script_5683.sh"
+    assert str(uploaded).startswith("/tmp/")
+    uploaded.write_text(GENERALIZE.read_text())
+    result = run(["bash", str(uploaded)], {"PATH": f"{fake.parent}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert not uploaded.exists()
+    assert GENERALIZE.exists()
+
+
 def test_generalize_fails_clearly_without_waagent(tmp_path):
     result = run(["/bin/bash", str(GENERALIZE)], {"PATH": str(tmp_path)})
     assert result.returncode == 1
