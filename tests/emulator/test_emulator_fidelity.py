@@ -8,6 +8,7 @@ galleryExamples/...) and checks the documented status codes, headers and respons
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from emulator_helpers import (
     LOCATION,
@@ -228,6 +229,36 @@ def test_version_update_without_source_id_and_without_storage_profile(clients, r
     ).result()
     assert [t.name for t in version.publishing_profile.target_regions] == ["West US", "East US"]
     assert version.storage_profile.source.id == managed_image_id(clients, rg)
+
+
+def test_a_version_update_followed_by_its_location_ends_with_the_version(clients, rg):
+    """GalleryImageVersions_Update says `final-state-via: location`, api-version 2025-12-03
+    (what current non-Python SDKs send): the Location monitor's last answer is the resource."""
+    make_image(clients, rg)
+    make_version_from_managed_image(clients, rg, "1.0.0")
+    path = gallery_path(clients, rg) + "/images/debian-12/versions/1.0.0"
+    body = {
+        "properties": {
+            "publishingProfile": {"targetRegions": [{"name": "West US"}, {"name": "East US"}]},
+            "storageProfile": {},
+        }
+    }
+    updated = clients.send("PATCH", path, body, **{"api-version": "2025-12-03"})
+    assert updated.status_code == 200
+    location = updated.headers["Location"]
+    for _ in range(100):
+        final = clients.send("GET", location)
+        if final.status_code != 202:
+            break
+        time.sleep(0.1)
+    assert final.status_code == 200
+    shown = final.json()
+    assert shown["name"] == "1.0.0" and shown["id"].endswith("/versions/1.0.0")
+    assert shown["properties"]["provisioningState"] == "Succeeded"
+    regions = [t["name"] for t in shown["properties"]["publishingProfile"]["targetRegions"]]
+    assert regions == ["West US", "East US"]
+    got = clients.send("GET", path, **{"api-version": "2025-12-03"})
+    assert got.status_code == 200 and got.json()["name"] == "1.0.0"
 
 
 def make_version_from_managed_image(clients, rg, version, **publishing):  # type: ignore[no-untyped-def]

@@ -2,8 +2,10 @@
 
 Each family lists the versions the installed SDKs send (azure-mgmt-compute 39: galleries
 2026-03-03, virtual machines and managed images 2026-04-01; azure-mgmt-network 33: 2026-03-01;
-azure-mgmt-resource 26: 2025-04-01) and a few earlier stable versions whose shapes the emulator
-also matches. A request with another version is refused the way ARM refuses it.
+azure-mgmt-resource 26: 2025-04-01), what other current clients send (GalleryRP's stable
+2025-12-03, whose GalleryRP.json matches 2025-03-03's in every part the emulator serves) and a
+few earlier stable versions whose shapes the emulator also matches. A request with another
+version is refused the way ARM refuses it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
     "resources": ("2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01", "2024-11-01",
                   "2025-04-01"),
     "compute.gallery": ("2022-03-03", "2022-08-03", "2023-07-03", "2024-03-03", "2025-03-03",
-                        "2026-03-03"),
+                        "2025-12-03", "2026-03-03"),
     "compute.vm": ("2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01",
                    "2024-11-01", "2025-04-01", "2026-04-01"),
     "network": ("2023-09-01", "2023-11-01", "2024-01-01", "2024-03-01", "2024-05-01",

@@ -113,6 +113,26 @@ def create_app(em: Emulator) -> Starlette:
     """The ASGI app of one emulator."""
     table = router()
 
+    def read_resource(resource_id: str, api_version: str, base_url: str) -> ArmResponse:
+        match, _ = table.match("GET", resource_id)
+        if match is None:
+            raise ArmError(404, "ResourceNotFound", f"The resource '{resource_id}' was not found.")
+        return match.route.handler(
+            em,
+            ArmRequest(
+                method="GET",
+                path=resource_id,
+                params=match.params,
+                query={"api-version": api_version},
+                body=None,
+                base_url=base_url,
+                api_version=api_version,
+                template=match.route.template,
+            ),
+        )
+
+    em.read_resource = read_resource
+
     async def endpoint(request: Request) -> Response:
         method = request.method
         path = request.url.path

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from imageforge.sandbox.backend import SANDBOX_SSH_PORT, MachineBackend
 from imageforge.sandbox.emulator.config import EmulatorConfig
 from imageforge.sandbox.emulator.faults import Faults
 from imageforge.sandbox.emulator.lro import Operations
+from imageforge.sandbox.emulator.messages import ArmResponse
 from imageforge.sandbox.emulator.stats import RequestStats
 from imageforge.sandbox.emulator.store import Store
 
@@ -28,6 +30,10 @@ def _listening(address: str, port: int) -> bool:
         return sock.connect_ex((address, port)) == 0
 
 
+def _no_reader(resource_id: str, api_version: str, base_url: str) -> ArmResponse:
+    raise RuntimeError("the emulator's app has not set read_resource")
+
+
 class Emulator:
     """Configuration, ARM state, operations, faults, stats and the machine backend."""
 
@@ -42,6 +48,9 @@ class Emulator:
         )
         self.faults = Faults()
         self.stats = RequestStats()
+        #: GET of a resource by id, as a client would see it; set by the app, which owns the
+        #: route table (a Location monitor ends with the resource, see handlers.operations).
+        self.read_resource: Callable[[str, str, str], ArmResponse] = _no_reader
 
     def blob_dir(self, region: str, blob_id: str) -> Path:
         """Where a captured image lives in one region's store."""

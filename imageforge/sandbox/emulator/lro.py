@@ -95,6 +95,7 @@ class Operations:
             "location": location,
             "style": style,
             "apiVersion": req.api_version,
+            "method": req.method,
         }
         self.store.put_operation(op)
         headers = self.monitor_headers(req.base_url, op)

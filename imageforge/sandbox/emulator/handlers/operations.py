@@ -63,4 +63,8 @@ def location_status(em: Emulator, req: ArmRequest) -> ArmResponse:
         )
     if op.get("result") is not None:
         return ArmResponse(200, op["result"])
+    if op["style"] == "gallery" and op.get("method") in ("PUT", "PATCH"):
+        # GalleryRP's PUT and PATCH say `final-state-via: location`: the last answer of the
+        # Location monitor is the resource itself, as a GET of it would return it.
+        return em.read_resource(op["resourceId"], op["apiVersion"], req.base_url)
     return ArmResponse(200 if op["style"] == "resources" else 204)
