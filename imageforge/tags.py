@@ -37,6 +37,8 @@ CREATED_BY = PREFIX + "created-by"
 RUN = PREFIX + "run"
 EXPIRES = PREFIX + "expires"
 PURPOSE = PREFIX + "purpose"
+#: The process that made a throw-away group (imageforge.owner): cleanup reclaims it once dead.
+OWNER = PREFIX + "owner"
 
 STAGES = ("built", "tested", "failed", "replicated", "promoted", "revoked")
 MAX_TAGS = 50

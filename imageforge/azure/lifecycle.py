@@ -818,23 +818,33 @@ def expired(group_tags: Mapping[str, str], now: dt.datetime) -> bool:
 
 
 def cleanup(session: Session, *, now: dt.datetime | None = None, console: Any = None) -> list[str]:
-    """Delete the expired resource groups imageforge created (tags ``imageforge.created-by``
-    and ``imageforge.expires``), including those of crashed runs; returns their names."""
+    """Delete the resource groups imageforge created (tag ``imageforge.created-by``) that have
+    expired (``imageforge.expires``) or whose creating process is provably dead
+    (``imageforge.owner``, see ``imageforge.owner``: a killed run on this machine), at once;
+    returns their names."""
+    from imageforge import owner
+
+    me = owner.current()
     moment = now or _now()
     site = session.site
     api = session.resource.resource_groups
     with arm_call("listing imageforge resource groups", where=session.where):
         groups = [as_json(g) for g in api.list(filter=f"tagName eq '{tags.CREATED_BY}'")]
     doomed = []
+    why: dict[str, str] = {}
     for group in groups:
         name = str(group.get("name", ""))
         group_tags = dict(group.get("tags") or {})
         state = (group.get("properties") or {}).get("provisioningState")
         if name.lower() == site.resource_group.lower() or tags.EXPIRES not in group_tags:
             continue
-        if state == "Deleting" or not expired(group_tags, moment):
+        if state == "Deleting":
+            continue
+        dead = owner.provably_dead(group_tags.get(tags.OWNER, ""), me)
+        if not (expired(group_tags, moment) or dead):
             continue
         doomed.append(name)
+        why[name] = "expired" if expired(group_tags, moment) else "its run's process is gone"
     pollers = []
     for name in doomed:
         with arm_call(f"deleting resource group {name}", where=session.where):
@@ -845,7 +855,7 @@ def cleanup(session: Session, *, now: dt.datetime | None = None, console: Any = 
             poller.result()
         deleted.append(name)
         if console is not None:
-            console.print(f"deleted expired resource group {name}")
+            console.print(f"deleted resource group {name} ({why[name]})")
     return deleted
 
 

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imageforge import owner, tags
 from imageforge import regions as region_names
-from imageforge import tags
 from imageforge.azure import egress
 from imageforge.azure.arm import arm_call, as_json, is_not_found, one_line
 from imageforge.azure.clients import Session
@@ -179,6 +179,7 @@ def group_tags(
 ) -> dict[str, str]:
     """The tags of a throw-away resource group (what ``cleanup`` looks for)."""
     expires = now + dt.timedelta(hours=session.site.test_vm_ttl_hours)
+    me = owner.current()
     return tags.merge(
         session.site.tags,
         {
@@ -187,6 +188,7 @@ def group_tags(
             tags.PURPOSE: purpose,
             tags.IMAGE: image,
             tags.EXPIRES: expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            tags.OWNER: me.tag() if me else None,
         },
     )
 

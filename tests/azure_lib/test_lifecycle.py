@@ -525,6 +525,43 @@ def test_cleanup_deletes_only_expired_imageforge_groups(session, defined):
     assert suffix in {g.name for g in groups.list()}  # the gallery's group is never touched
 
 
+def test_cleanup_reclaims_at_once_a_group_whose_run_was_killed_on_this_machine(session, defined):
+    """Not expired, but the process that made it is gone (SIGKILL leaves no chance to delete it):
+    reclaimed now. A live owner, or one on another machine, waits for its expiry."""
+    import subprocess
+
+    from imageforge import owner
+
+    me = owner.current()
+    assert me is not None
+    child = subprocess.Popen(["sleep", "30"])
+    killed = dataclasses.replace(me, pid=child.pid, start=owner._start_ticks(child.pid)).tag()
+    child.kill()
+    child.wait()
+    groups = session.resource.resource_groups
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    base = {tags.CREATED_BY: "imageforge", tags.RUN: "r2", tags.PURPOSE: "build",
+            tags.EXPIRES: later}  # fmt: skip
+    suffix = session.site.resource_group
+    wanted = {
+        f"killed-{suffix}": {**base, tags.OWNER: killed},
+        f"alive-{suffix}": {**base, tags.OWNER: me.tag()},
+        f"elsewhere-{suffix}": {
+            **base,
+            tags.OWNER: dataclasses.replace(me, machine="f" * 32).tag(),
+        },
+    }
+    for name, group_tags in wanted.items():
+        groups.create_or_update(name, {"location": "westeurope", "tags": group_tags})
+    out = Console(file=io.StringIO(), width=200)
+    deleted = lifecycle.cleanup(session, console=out)
+    assert f"killed-{suffix}" in deleted
+    assert f"alive-{suffix}" not in deleted and f"elsewhere-{suffix}" not in deleted
+    assert f"deleted resource group killed-{suffix} (its run's process is gone)" in (
+        out.file.getvalue()
+    )
+
+
 def test_images_with_other_targets(session, defined):
     """The version's own (gallery) region is kept even if the file no longer lists it."""
     _tested(session, defined, "1.0.0")
