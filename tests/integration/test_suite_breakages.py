@@ -163,6 +163,19 @@ def run_suite(box: E2eSandbox, vm: TestVm, version: str, report_dir: Path) -> ve
 # -- tests -----------------------------------------------------------------------------------
 
 
+def test_the_suite_shares_one_ssh_connection_and_closes_it(box, vm, version, tmp_path):
+    """The checks ride one multiplexed connection (the per-run ssh_config's ControlPath), and
+    the shared connection is gone when the run returns."""
+    import subprocess
+
+    result = run_suite(box, vm, version, tmp_path)
+    assert result.exit_code == verify.EXIT_PASSED
+    masters = subprocess.run(
+        ["pgrep", "-af", f"ssh.*{vm.host}"], capture_output=True, text=True
+    ).stdout.splitlines()
+    assert [m for m in masters if "imageforge-verify-" in m] == []
+
+
 def test_the_good_version_passes_every_check(box, vm, version, tmp_path):
     result = run_suite(box, vm, version, tmp_path)
     outcomes = junit_outcomes(result.junit_path)

@@ -148,6 +148,13 @@ def test_ssh_config_accepts_new_host_keys_into_a_per_run_file(tmp_path):
     assert "BatchMode yes" in text
 
 
+def test_ssh_config_multiplexes_through_the_runs_own_directory(tmp_path):
+    text = verify.ssh_config_text(None, tmp_path / "known_hosts", control_dir=tmp_path)
+    assert "ControlMaster auto" in text
+    assert f"ControlPath {tmp_path}/cm-%C" in text  # %C: a hash, short enough for a socket
+    assert "ControlPath" not in verify.ssh_config_text(None, tmp_path / "known_hosts")
+
+
 def recording_runner(calls, junit: str | None = None, rc: int = 0):
     def runner(argv, env, log_path):
         config = next((a.split("=", 1)[1] for a in argv if a.startswith("--ssh-config=")), None)
