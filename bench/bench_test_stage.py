@@ -43,8 +43,9 @@ _RUN = re.compile(r"RUN CommandResult\(.*?command=(b'(?:[^'\\]|\\.)*'|b\"(?:[^\"
 
 def _site():  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO))
-    import tasks
     from invoke import Config
+
+    import tasks
 
     return tasks._site(type("C", (), {"config": Config(tasks.ns.configuration())})())
 
