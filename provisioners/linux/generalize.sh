@@ -16,7 +16,7 @@ fi
 
 waagent -force -deprovision+user
 case "$0" in
-  /tmp/* | /var/tmp/*) rm -f -- "$0" ;;
+  /tmp/script_*.sh) rm -f -- "$0" ;; # Packer's upload path (remote_folder /tmp, script_N.sh)
 esac
 export HISTSIZE=0 && sync
 echo "generalize: deprovisioned; the VM must not be used again except to capture it"

@@ -260,13 +260,20 @@ def test_generalize_removes_the_copy_packer_uploaded(tmp_path):
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
-    uploaded = tmp_path / "script_5683.sh"
-    assert str(uploaded).startswith("/tmp/")
+    uploaded = Path("/tmp") / f"script_{os.getpid()}{tmp_path.name}.sh"  # Packer's upload path
     uploaded.write_text(GENERALIZE.read_text())
-    result = run(["bash", str(uploaded)], {"PATH": f"{fake.parent}:{os.environ['PATH']}"})
-    assert result.returncode == 0, result.stderr
-    assert not uploaded.exists()
-    assert GENERALIZE.exists()
+    try:
+        env = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
+        result = run(["bash", str(uploaded)], env)
+        assert result.returncode == 0, result.stderr
+        assert not uploaded.exists()
+        # anywhere else (a checkout under /tmp included) the script stays where it is
+        elsewhere = tmp_path / "generalize.sh"
+        elsewhere.write_text(GENERALIZE.read_text())
+        assert run(["bash", str(elsewhere)], env).returncode == 0
+        assert elsewhere.exists() and GENERALIZE.exists()
+    finally:
+        uploaded.unlink(missing_ok=True)
 
 
 def test_generalize_fails_clearly_without_waagent(tmp_path):
