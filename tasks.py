@@ -104,6 +104,8 @@ def validate(c, image=None, os="all", profile=None):
         "promote": "Promote the version at the end when the promotion gate allows it",
         "on_error": "Packer -on-error: cleanup (default), abort, ask, run-cleanup-provisioner",
         "skip_tests": "Stop after publishing (no test VM, no replication)",
+        "base_version": "Marketplace version of the base image (default: the image file's, "
+        "'latest' resolved to the newest)",
     },
 )
 @handles_errors
@@ -118,6 +120,7 @@ def build(
     promote=False,
     on_error=None,
     skip_tests=False,
+    base_version=None,
 ):
     """Render, validate, packer build, test a VM from the new version, replicate (and promote)."""
     from imageforge import pipeline
@@ -133,6 +136,7 @@ def build(
         promote=promote,
         on_error=on_error,
         skip_tests=skip_tests,
+        base_version=base_version,
     )
     if not ok:
         raise Exit("error: at least one image failed; see the summary above", code=1)
@@ -203,6 +207,31 @@ def versions(c, image="", target=None):
     from imageforge import pipeline
 
     pipeline.versions_task(_site(c), _one_image(c, image), target=target)
+
+
+@task(
+    iterable=["image"],
+    help={
+        "image": IMAGE,
+        "os": OS,
+        "json": "Print JSON (image, promoted, base, newest_base, age_days, reasons, outdated)",
+        "check": "Exit 3 when an image needs a rebuild (1 stays an error)",
+        "max_age_days": "Rebuild anything older than this (default: setting max_age_days)",
+        "target": TARGET,
+    },
+)
+@handles_errors
+def outdated(c, image=None, os="all", json=False, check=False, max_age_days=None, target=None):
+    """Which images need a rebuild: a newer base than their promoted version's, or too old."""
+    from imageforge import pipeline
+    from imageforge.outdated import EXIT_OUTDATED
+
+    fresh = pipeline.outdated_task(
+        _site(c), names=image or [], os_name=os, as_json=json, target=target,
+        max_age_days=max_age_days,
+    )  # fmt: skip
+    if check and not fresh:
+        raise Exit(code=EXIT_OUTDATED)
 
 
 @task(
@@ -361,7 +390,26 @@ def sandbox_reset(c):
     print(pipeline.describe_reset(control.reset(_sandbox_settings(c))))
 
 
-sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_reset)
+@task(
+    name="publish-base",
+    help={
+        "image": "Image whose base (publisher, offer, sku) gets a new marketplace version",
+        "version": "The new version's name (default: 0.YYYYMMDD.HHMM of now)",
+    },
+)
+@handles_errors
+def sandbox_publish_base(c, image="", version=None):
+    """Publish a newer version of an image's base in the sandbox marketplace (rehearse a patch)."""
+    from imageforge.sandbox import control
+
+    base = _one_image(c, image).base_image
+    got = control.publish_base(_sandbox_settings(c), base.publisher, base.offer, base.sku, version)
+    print(f"published {got['publisher']}:{got['offer']}:{got['sku']} version {got['version']}")
+
+
+sandbox = Collection(
+    "sandbox", sandbox_up, sandbox_down, sandbox_status, sandbox_reset, sandbox_publish_base
+)
 
 ns = Collection(
     render,
@@ -371,6 +419,7 @@ ns = Collection(
     verify,
     diff,
     versions,
+    outdated,
     replicate,
     promote,
     rollback,
@@ -397,6 +446,7 @@ ns.configure(
             "reports_dir": "reports",
             "test_vm_ttl_hours": 6,
             "replicate_timeout": 3600,
+            "max_age_days": 30,
             "test_allowed_source": "",
             "egress_ip_url": "https://api.ipify.org",
             "test_subnet_id": "",

@@ -394,6 +394,7 @@ class Site:
     reports_dir: str = "reports"
     test_vm_ttl_hours: int = 6
     replicate_timeout: int = 3600
+    max_age_days: int = 30
     test_allowed_source: str = ""
     egress_ip_url: str = "https://api.ipify.org"
     test_subnet_id: str = ""
@@ -450,11 +451,23 @@ class Site:
         for key in ("tags", "sandbox"):
             if key in values:
                 values[key] = dict(values[key] or {})
+        if "max_age_days" in values:
+            values["max_age_days"] = parse_days(
+                values["max_age_days"], where="imageforge.max_age_days"
+            )
         if "replicate_timeout" in values:
             values["replicate_timeout"] = parse_seconds(
                 values["replicate_timeout"], where="imageforge.replicate_timeout"
             )
         return cls(root=root, **values)
+
+
+def parse_days(value: Any, *, where: str) -> int:
+    """A whole number of days, 0 or more."""
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ConfigError(f"{where}: {value!r} is not a whole number of days")
+    return int(text)
 
 
 def parse_seconds(value: Any, *, where: str) -> int:

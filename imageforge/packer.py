@@ -218,11 +218,13 @@ def variables_for(
     source_commit: str,
     pipeline_run: str,
     use_azure_cli_auth: bool,
+    base_image_version: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The -var values of a build: none of them secret."""
     variables = {
         "image_version": version,
+        **({"base_image_version": base_image_version} if base_image_version else {}),
         "source_commit": source_commit,
         "pipeline_run": pipeline_run,
         "use_azure_cli_auth": "true" if use_azure_cli_auth else "false",

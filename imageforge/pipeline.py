@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from imageforge.config import ImageDefinition, Site, parse_seconds, select_images
+from imageforge.config import ImageDefinition, Site, parse_days, parse_seconds, select_images
 from imageforge.errors import AzureError, ConfigError, SandboxError, ValidationError
 from imageforge.packer import ON_ERROR_MODES, Packer, variables_for
 from imageforge.render import (
@@ -462,14 +462,19 @@ def packer_only(image: ImageDefinition, target: str) -> str:
 
 @contextlib.contextmanager
 def build_host(
-    session: Any, target: str, image: ImageDefinition, profile: Profile, run_id: str
+    session: Any,
+    target: str,
+    image: ImageDefinition,
+    profile: Profile,
+    run_id: str,
+    base_version: str | None = None,
 ) -> Iterator[BuildHost]:
     if target == "azure":
         yield AzureBuildHost(session, image, profile, packer_only(image, target))
         return
     from imageforge.azure import testvm
 
-    with testvm.sandbox_build_vm(session, image, run_id=run_id) as vm:
+    with testvm.sandbox_build_vm(session, image, run_id=run_id, base_version=base_version) as vm:
         yield SandboxBuildHost(
             session,
             image,
@@ -500,7 +505,10 @@ class ImageOutcome:
 
 
 def sandbox_images(
-    images: list[ImageDefinition], names: Sequence[str], os_name: str
+    images: list[ImageDefinition],
+    names: Sequence[str],
+    os_name: str,
+    note: Callable[[str], None] = say,
 ) -> list[ImageDefinition]:
     """The images the sandbox can build. Asked for by name (or --os windows), a Windows image or
     a base the sandbox marketplace lacks is an error; picked by --os, it is skipped with a note."""
@@ -523,7 +531,7 @@ def sandbox_images(
         except SandboxError as exc:
             if names or (os_name == "windows" and image.os == "windows"):
                 raise
-            say(f"note: skipping {exc}")
+            note(f"note: skipping {exc}")
             continue
         kept.append(image)
     return kept
@@ -541,8 +549,10 @@ def plan(
     session: Any = None,
     on_error: str = "cleanup",
     version_source: Any = None,
+    base_version: str | None = None,
 ) -> list[dict[str, Any]]:
     """What a build would do; changes nothing anywhere (reads the gallery at most)."""
+    from imageforge.azure import marketplace
     from imageforge.packer import redacted_argv
 
     entries = []
@@ -551,12 +561,18 @@ def plan(
             planned, note = str(Version.parse(version, where="--version")), "from --version"
         else:
             planned, note = _planned_version(session, image, version_source)
+        if session is not None:
+            base, base_note = marketplace.resolve(session, image, base_version), "resolved now"
+        else:
+            base = base_version or image.base_image.version
+            base_note = "marketplace not reachable: resolved at build time"
         only = packer_only(image, target)
         variables = variables_for(
             version=planned,
             source_commit=source_commit(site.root),
             pipeline_run=pipeline_run(),
             use_azure_cli_auth=_use_cli_auth(),
+            base_image_version=base,
         )
         if target == "sandbox":
             variables.update(
@@ -576,6 +592,9 @@ def plan(
                 "profile": profile.name,
                 "version": planned,
                 "version_note": note,
+                "base_image": marketplace.reference(image),
+                "base_version": base,
+                "base_version_note": base_note,
                 "rendered_files": [_rel(site, p) for p in result.files],
                 "packer_argv": [
                     _rel(site, Path(a)) if a == str(result.directory) else a for a in argv
@@ -678,6 +697,7 @@ def build_task(
     promote: bool,
     on_error: str | None,
     skip_tests: bool = False,
+    base_version: str | None = None,
 ) -> bool:
     """`invoke build`. Returns True when every image reached its goal."""
     target_name, why = site.resolve_target(target)
@@ -720,6 +740,7 @@ def build_task(
             results=results,
             session=session,
             on_error=on_error,
+            base_version=base_version,
         )
         for entry in entries:
             path = site.build_path / entry["image"] / "plan.json"
@@ -727,6 +748,10 @@ def build_task(
             say(
                 f"{entry['image']}: would build version {entry['version']} "
                 f"({entry['version_note']})"
+            )
+            say(
+                f"  base {entry['base_image']} version {entry['base_version']} "
+                f"({entry['base_version_note']})"
             )
             say(
                 f"  profile {entry['profile']}, publish to {entry['gallery']} "
@@ -758,6 +783,7 @@ def build_task(
                         skip_tests=skip_tests,
                         timings=timings,
                         validated=lambda: validation.wait(timings),
+                        base_version=base_version,
                     )
                 )
             validation.wait(timings)  # an image that failed before Packer did not wait for it
@@ -796,6 +822,7 @@ def build_one(
     skip_tests: bool,
     timings: Timings,
     validated: Callable[[], None] | None = None,
+    base_version: str | None = None,
 ) -> ImageOutcome:
     """Build, publish, test, replicate (and promote) one image.
 
@@ -803,7 +830,7 @@ def build_one(
     (BuildAborted, after the build VM and the reservation are released), as a failed
     validation did before anything was built."""
     from imageforge import tags
-    from imageforge.azure import gallery
+    from imageforge.azure import gallery, marketplace
     from imageforge.errors import ImageforgeError
 
     outcome = ImageOutcome(image.name)
@@ -814,6 +841,9 @@ def build_one(
         with timings.phase("capture/publish"):
             gallery.ensure_gallery(session)
             gallery.ensure_image_definition(session, image)
+        with timings.phase("base"):
+            base = marketplace.resolve(session, image, base_version)
+        say(f"{image.name}: base image {marketplace.reference(image)} version {base}")
         reservation = gallery.reserve_version(
             session,
             image,
@@ -826,7 +856,7 @@ def build_one(
             outcome.version = str(reserved)
             say(f"{image.name}: building version {reserved} on {target} ({profile.name} profile)")
             (out_dir / "version.txt").write_text(f"{reserved}\n", encoding="utf-8")
-            host_cm = build_host(session, target, image, profile, run_id)
+            host_cm = build_host(session, target, image, profile, run_id, base)
             with timings.around("build VM", host_cm) as host:
                 if validated is not None:
                     try:
@@ -838,6 +868,7 @@ def build_one(
                     source_commit=commit,
                     pipeline_run=pipeline_run(),
                     use_azure_cli_auth=_use_cli_auth(),
+                    base_image_version=base,
                     extra=host.variables,
                 )
                 host.before_build(reserved)
@@ -861,7 +892,7 @@ def build_one(
                     tags.IMAGE: image.name,
                     tags.SOURCE_COMMIT: commit,
                     tags.PIPELINE_RUN: pipeline_run(),
-                    tags.BASE_IMAGE_VERSION: image.base_image.version,
+                    tags.BASE_IMAGE_VERSION: base,
                     **site.tags,
                 }
                 with timings.phase("capture/publish"):
@@ -1047,6 +1078,38 @@ def versions_task(
     session = session or _session(site, target)
     rows = lifecycle.versions_table(session, image)
     lifecycle.render_versions(image.name, rows)
+
+
+def outdated_task(
+    site: Site,
+    *,
+    names: Sequence[str],
+    os_name: str,
+    as_json: bool,
+    target: str | None,
+    max_age_days: str | int | None = None,
+) -> bool:
+    """`invoke outdated`: True when no image needs a rebuild."""
+    from imageforge import outdated
+
+    days = (
+        site.max_age_days
+        if max_age_days is None or max_age_days == ""
+        else parse_days(max_age_days, where="--max-age-days")
+    )
+    images = select_images(site.images_path, names=names, os_name=os_name)
+    target_name, _ = site.resolve_target(target)
+    if target_name == "sandbox":
+        # notes go to stderr, so that --json output stays JSON
+        images = sandbox_images(images, names, os_name, lambda m: print(m, file=sys.stderr))
+    rows = outdated.check_all(_session(site, target), images, max_age_days=days)
+    if as_json:
+        print(outdated.as_json(rows))
+    else:
+        from rich.console import Console
+
+        outdated.render(rows, Console())
+    return not any(r.outdated for r in rows)
 
 
 def replicate_task(

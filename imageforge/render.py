@@ -38,6 +38,7 @@ OUTPUT_FILES = {
 #: Variables the build passes on Packer's command line (-var); nothing secret is among them.
 BUILD_VARIABLES = (
     "image_version",
+    "base_image_version",
     "source_commit",
     "pipeline_run",
     "use_azure_cli_auth",
@@ -292,7 +293,7 @@ class Renderer:
                 tags.IMAGE: image.name,
                 tags.SOURCE_COMMIT: Expr("var.source_commit"),
                 tags.PIPELINE_RUN: Expr("var.pipeline_run"),
-                tags.BASE_IMAGE_VERSION: image.base_image.version,
+                tags.BASE_IMAGE_VERSION: Expr("var.base_image_version"),
             }
         )
         env: list[Any] = [

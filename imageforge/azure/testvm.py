@@ -605,11 +605,13 @@ def sandbox_build_vm(
     image: ImageDefinition,
     *,
     run_id: str,
+    base_version: str | None = None,
     reach_timeout: float | None = None,
     wait: bool = True,
 ) -> Iterator[TestVm]:
-    """The sandbox's build VM: the image's base image (marketplace reference) in the build
-    region, the communicator's user with a per-run key; Packer's null builder provisions it."""
+    """The sandbox's build VM: the image's base image (marketplace reference, at
+    ``base_version`` when given) in the build region, the communicator's user with a per-run
+    key; Packer's null builder provisions it."""
     base = image.base_image
     plan = _Plan(
         purpose="build",
@@ -622,7 +624,7 @@ def sandbox_build_vm(
             "publisher": base.publisher,
             "offer": base.offer,
             "sku": base.sku,
-            "version": base.version,
+            "version": base_version or base.version,
         },
         allowed_source=None,
         subnet_id=None,

@@ -18,6 +18,7 @@ from them; the emulator never looks inside.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,11 @@ class MachineBackend(Protocol):
         """Stop and remove whatever a crashed run left behind; return what was reaped."""
         ...
 
+    def base_snapshot(self, base: BaseImage) -> dt.datetime | None:
+        """When the base's tree was made (its marketplace version is named after it), or None
+        when it is not made yet."""
+        ...
+
 
 class InertBackend:
     """ARM bookkeeping without machines: VMs get an endpoint that nothing listens on.
@@ -170,3 +176,6 @@ class InertBackend:
         reaped = sorted(self.booted)
         self.booted.clear()
         return reaped
+
+    def base_snapshot(self, base: BaseImage) -> dt.datetime | None:
+        return None

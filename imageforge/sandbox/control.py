@@ -306,3 +306,18 @@ def reset(settings: SandboxSettings) -> ResetReport:
     except OSError as err:
         raise SandboxError(f"could not wipe the sandbox state dir {state}: {err}") from None
     return ResetReport(stopped, reaped, state)
+
+
+def publish_base(
+    settings: SandboxSettings, publisher: str, offer: str, sku: str, version: str | None = None
+) -> dict[str, Any]:
+    """A newer version of a sandbox marketplace base (what a platform patch day looks like)."""
+    from imageforge.sandbox.harness import AdminClient
+
+    info = connection(settings)
+    body = {"publisher": publisher, "offer": offer, "sku": sku}
+    if version:
+        body["version"] = version
+    return AdminClient(info.url, info.ca_path).call(  # type: ignore[no-any-return]
+        "POST", "/_sandbox/marketplace", body
+    )

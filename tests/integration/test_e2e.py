@@ -341,3 +341,49 @@ def test_diff_of_an_untested_version_says_its_inventory_is_missing(box, first_ve
     result = box.invoke("diff", "--image", IMAGE, "--old", first_version, "--new", "7.7.7")
     assert result.returncode == 1, result.tail()
     assert "7.7.7" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- 5. pinned bases and `invoke outdated` ---------------------------------------------------
+
+
+def _outdated(box: E2eSandbox) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = box.invoke("outdated", "--image", IMAGE, "--json", "--check")
+    assert result.returncode in (0, 3), result.tail()
+    (row,) = json.loads(result.stdout)
+    return result.returncode, row
+
+
+def test_a_new_base_makes_the_image_outdated_and_a_rebuild_takes_it(box, first_version):
+    """The whole loop through the CLI: the promoted version records its concrete base; a newer
+    base is published; `outdated` names the image; a build takes the new base; clean again."""
+    rc, row = _outdated(box)
+    assert rc == 0 and row["outdated"] is False, row
+    assert re.fullmatch(r"0\.\d{8}\.\d{4}", row["base"]) and row["base"] == row["newest_base"]
+    published = box.invoke("sandbox.publish-base", "--image", IMAGE, "--version", "0.29990101.1")
+    assert published.returncode == 0, published.tail()
+    rc, row = _outdated(box)
+    assert rc == 3 and row["outdated"] is True
+    assert row["newest_base"] == "0.29990101.1"
+    assert row["reasons"] == [
+        f"{row['promoted']} is built from base {row['base']}; 0.29990101.1 is out"
+    ]
+    rebuilt = box.invoke("build", "--image", IMAGE, "--promote", timeout=900)
+    assert rebuilt.returncode == 0, rebuilt.tail()
+    assert f"{IMAGE}: base image Debian:debian-12:12-gen2 version 0.29990101.1" in rebuilt.stdout
+    version = built_version(rebuilt.stdout, IMAGE)
+    rc, row = _outdated(box)
+    assert rc == 0 and row == {
+        **row,
+        "promoted": version,
+        "base": "0.29990101.1",
+        "outdated": False,
+    }
+
+
+def test_a_base_version_that_does_not_exist_is_refused_before_anything_is_built(box, first_version):
+    result = box.invoke("build", "--image", IMAGE, "--base-version", "0.1.2")
+    assert result.returncode == 1
+    assert "--base-version '0.1.2': Debian:debian-12:12-gen2 has no such version in westeurope" in (
+        result.stdout + result.stderr
+    )
+    assert "Traceback" not in result.stdout + result.stderr

@@ -735,14 +735,24 @@ def test_image_evidence_is_published() -> None:
         for pattern in patterns
         if not any(r.match(instantiate(pattern)) for r in published[kind])
     ]
+    published_when = ("always()", "succeededOrFailed()")
+    default = declared_parameters(template.path).get("condition", {}).get("default")
     for step in template.steps:
         if step.data.get("template") == "publish-files.yml":
             condition = (step.data.get("parameters") or {}).get("condition", "always()")
-            if condition not in ("always()", "succeededOrFailed()"):
+            if condition == "${{ parameters.condition }}":
+                condition = default
+            if condition not in published_when:
                 problems.append(
                     f"{step.location()}: evidence must be published when the build "
                     f"failed too (condition {condition!r})"
                 )
+    # a caller may narrow it (a scheduled run skips images it did not rebuild), never to
+    # "only when the build succeeded"
+    for step, _ in evidence:
+        condition = str((step.data.get("parameters") or {}).get("condition", "always()"))
+        if not any(condition == c or condition.startswith(f"and({c}") for c in published_when):
+            problems.append(f"{step.location()}: evidence published only on success ({condition})")
     assert not problems, _report(problems)
 
 
@@ -943,6 +953,32 @@ def test_tests_on_hosted_agents_admit_only_the_agent_of_the_job() -> None:
         if str(env.get("IMAGEFORGE_TEST_ALLOWED_SOURCE", "")) != "auto":
             problems.append(f"{call.location()}: IMAGEFORGE_TEST_ALLOWED_SOURCE is not auto")
     assert not problems, _report(problems)
+
+
+def test_the_schedule_rebuilds_only_outdated_images() -> None:
+    """Issue 15: the weekly run asks `invoke outdated --check` per image and builds only when it
+    says so; pushes, manual runs and the fullRebuild parameter build everything."""
+    pipeline = _pipeline("image-build.yml")
+    raw = load(pipeline.path)
+    assert raw["schedules"], "image-build.yml has no schedule"
+    full = {p["name"]: p for p in raw["parameters"]}["fullRebuild"]
+    assert (full["type"], full["default"]) == ("boolean", False)
+    job = next(j for s in pipeline.stages for j in s.jobs if j.name == "Build")
+    calls = [
+        c for c in all_invoke_calls()
+        if c.script.step.file == pipeline.path and c.script.step.job
+        and c.script.step.job.name == job.name
+    ]  # fmt: skip
+    names = [c.argv[0] for c in calls]
+    assert names.index("outdated") < names.index("build"), names
+    check = calls[names.index("outdated")]
+    assert "--check" in check.argv and "Schedule" in check.script.text
+    assert "FULL_REBUILD" in check.script.text and "rebuild=false" in check.script.text
+    build_step = calls[names.index("build")].script.step
+    condition = str((build_step.data.get("parameters") or {}).get("condition", ""))
+    assert "variables['rebuild']" in condition and "'true'" in condition
+    recorded = next(s for s in job.steps if s.data.get("name") == "built")
+    assert "variables['rebuild']" in str(recorded.data.get("condition", ""))
 
 
 # --------------------------------------------------------------------------- variables

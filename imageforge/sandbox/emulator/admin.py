@@ -19,6 +19,7 @@ from typing import Any
 
 from imageforge.sandbox.emulator.armerrors import ArmError, bad_request_body
 from imageforge.sandbox.emulator.context import Emulator
+from imageforge.sandbox.emulator.handlers import marketplace
 from imageforge.sandbox.emulator.messages import ArmResponse
 
 
@@ -43,6 +44,8 @@ def handle(em: Emulator, method: str, path: str, body: Any) -> ArmResponse:
         if method == "DELETE":
             em.stats.reset()
             return ArmResponse(204)
+    if route == "/_sandbox/marketplace" and method == "POST":
+        return ArmResponse(201, marketplace.publish(em, body))
     raise ArmError(404, "NotFound", f"The sandbox has no admin endpoint {method} {path}.")
 
 

@@ -9,6 +9,7 @@ parallel, and a short registry lock guards the table of running VMs.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import re
@@ -282,6 +283,14 @@ class ChrootBackend:
             raise SandboxError(f"refusing to remove {path}: not an image directory")
         remove_tree(path)
         self.layers.sweep()
+
+    def base_snapshot(self, base: BaseImage) -> dt.datetime | None:
+        """When the base tree was debootstrapped (the tree's own mtime), if it is."""
+        tree = self.rootfs.path(base.suite)
+        try:
+            return dt.datetime.fromtimestamp(tree.stat().st_mtime, dt.UTC)
+        except OSError:
+            return None
 
     def reap(self) -> list[str]:
         """Stop and remove what a crashed run left behind; return what was reaped.

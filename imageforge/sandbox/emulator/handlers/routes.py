@@ -5,6 +5,7 @@ from __future__ import annotations
 from imageforge.sandbox.emulator.handlers import (
     galleries,
     images,
+    marketplace,
     network,
     operations,
     resourcegroups,
@@ -27,6 +28,10 @@ NSG = NET + "/networkSecurityGroups/{networkSecurityGroupName}"
 PIP = NET + "/publicIPAddresses/{publicIpAddressName}"
 NIC = NET + "/networkInterfaces/{networkInterfaceName}"
 COMPUTE_LOC = SUB + "/providers/Microsoft.Compute/locations/{location}"
+VMIMAGE = (
+    COMPUTE_LOC
+    + "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
+)
 NETWORK_LOC = SUB + "/providers/Microsoft.Network/locations/{location}"
 TAGS = SUB + "{scope:path}" + tags.SUFFIX
 
@@ -34,6 +39,9 @@ TAGS = SUB + "{scope:path}" + tags.SUFFIX
 def _routes() -> list[Route]:
     r = Route
     return [
+        # the sandbox marketplace (VirtualMachineImages)
+        r("GET", VMIMAGE, marketplace.list_versions, "compute.vm"),
+        r("GET", VMIMAGE + "/{version}", marketplace.get_version, "compute.vm"),
         # resource groups
         r("GET", SUB + "/resourcegroups", resourcegroups.list_groups, "resources"),
         r("PUT", RG, resourcegroups.put, "resources"),

@@ -23,14 +23,13 @@ from imageforge.sandbox.backend import BaseImage, OsProfile, find_base_image
 from imageforge.sandbox.emulator import regions, vmsizes
 from imageforge.sandbox.emulator.armerrors import ArmError, invalid_parameter, not_allowed
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.handlers import common, network, versions
+from imageforge.sandbox.emulator.handlers import common, marketplace, network, versions
 from imageforge.sandbox.emulator.lro import utc_now
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
 
 PROVIDER = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachines"
-MARKETPLACE_EXACT_VERSION = "12.0.0"
 WINDOWS_REFUSED = (
     "Windows cannot run in the sandbox: only Linux images boot there. Test Windows images "
     "against Azure (the Windows path is covered by rendering, packer validate and unit tests)."
@@ -137,8 +136,17 @@ def _resolve_image(
             target=_IMAGE_REF,
         ) from None
     version = str(ref.get("version") or "latest")
+    exact = marketplace.resolve(em, base, version)
+    if exact is None:
+        raise ArmError(
+            404,
+            "PlatformImageNotFound",
+            f"The platform image '{publisher}:{offer}:{sku}:{version}' is not available. Verify "
+            "that all fields in the storage profile are correct.",
+            target=_IMAGE_REF,
+        )
     ref["version"] = version
-    ref["exactVersion"] = MARKETPLACE_EXACT_VERSION if version == "latest" else version
+    ref["exactVersion"] = exact
     facts = {"osType": base.os_type, "hyperVGeneration": base.hyper_v_generation}
     return base, ref, facts
 

@@ -9,7 +9,7 @@ source "azure-arm" "debian-12" {
   image_publisher = "Debian"
   image_offer     = "debian-12"
   image_sku       = "12-gen2"
-  image_version   = "latest"
+  image_version   = var.base_image_version
   location        = "westeurope"
   vm_size         = "Standard_D2s_v5"
   azure_tags      = local.version_tags

@@ -5,7 +5,7 @@ locals {
 
   # Tags on the published version (and on every temporary resource Packer creates).
   version_tags = {
-    "imageforge.base-image-version" = "latest"
+    "imageforge.base-image-version" = var.base_image_version
     "imageforge.image"              = "windows-2022"
     "imageforge.pipeline-run"       = var.pipeline_run
     "imageforge.source-commit"      = var.source_commit

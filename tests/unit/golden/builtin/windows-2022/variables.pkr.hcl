@@ -3,6 +3,12 @@ variable "image_version" {
   description = "The gallery image version this build publishes (Major.Minor.Patch)."
 }
 
+variable "base_image_version" {
+  type        = string
+  default     = "latest"
+  description = "The marketplace version of the base image; the build passes the concrete version it resolved \"latest\" to."
+}
+
 variable "source_commit" {
   type        = string
   default     = "unknown"

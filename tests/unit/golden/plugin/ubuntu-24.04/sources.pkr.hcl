@@ -9,7 +9,7 @@ source "azure-arm" "ubuntu-24-04" {
   image_publisher = "Canonical"
   image_offer     = "ubuntu-24_04-lts"
   image_sku       = "server"
-  image_version   = "latest"
+  image_version   = var.base_image_version
   location        = "westeurope"
   vm_size         = "Standard_D2s_v5"
   public_ip_sku   = "Standard"

@@ -9,7 +9,7 @@ source "azure-arm" "windows-2022" {
   image_publisher = "MicrosoftWindowsServer"
   image_offer     = "WindowsServer"
   image_sku       = "2022-datacenter-azure-edition"
-  image_version   = "latest"
+  image_version   = var.base_image_version
   location        = "westeurope"
   vm_size         = "Standard_D4s_v5"
   public_ip_sku   = "Standard"
