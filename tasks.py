@@ -106,6 +106,7 @@ def validate(c, image=None, os="all", profile=None):
         "skip_tests": "Stop after publishing (no test VM, no replication)",
         "base_version": "Marketplace version of the base image (default: the image file's, "
         "'latest' resolved to the newest)",
+        "parallel": "Build at most N images at once (default: all; the sandbox: one per core)",
     },
 )
 @handles_errors
@@ -121,6 +122,7 @@ def build(
     on_error=None,
     skip_tests=False,
     base_version=None,
+    parallel=None,
 ):
     """Render, validate, packer build, test a VM from the new version, replicate (and promote)."""
     from imageforge import pipeline
@@ -137,6 +139,7 @@ def build(
         on_error=on_error,
         skip_tests=skip_tests,
         base_version=base_version,
+        parallel=parallel,
     )
     if not ok:
         raise Exit("error: at least one image failed; see the summary above", code=1)

@@ -1,5 +1,5 @@
-"""Benchmark of the whole pipeline: `invoke build --os linux --promote` on a fresh sandbox, wall
-time by phase, and the wrapper's own share.
+"""Benchmark of the whole pipeline: `invoke build --image debian-12 --promote` on a fresh sandbox,
+wall time by phase, and the wrapper's own share (one image: bench_parallel_builds.py times two).
 
 Not a test: run it as root on a machine with Packer and debootstrap, from the repository root::
 
@@ -128,7 +128,7 @@ def one_run(replication_seconds: float) -> Run:
         )
         stats: dict = {}
         try:
-            code, wall, lines = stamped_run(box, "build", "--os", "linux", "--promote")
+            code, wall, lines = stamped_run(box, "build", "--image", IMAGE, "--promote")
             admin = box.admin()
             stats = admin.call("GET", "/_sandbox/stats") if admin else {}
         finally:
@@ -242,7 +242,7 @@ def main() -> int:
     warm = warm_cache()
     cache = f"warmed in {warm:.1f} s, not timed" if warm > 5 else "warm"
     print(
-        f"bench_e2e: invoke build --os linux --promote on a fresh sandbox; rootfs cache "
+        f"bench_e2e: invoke build --image {IMAGE} --promote on a fresh sandbox; rootfs cache "
         f"{rootfs_cache()} ({cache}); replication pace {args.replication_seconds:g} s/region"
     )
     runs = []

@@ -89,6 +89,8 @@ class TestSpec:
     required_packages: tuple[str, ...] = ()
     forbidden_packages: tuple[str, ...] = ()
     required_features: tuple[str, ...] = ()
+    #: Kernel parameters the image configures for boot (/etc/sysctl.d), name -> value.
+    sysctl: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,23 @@ class _Reader:
             raise self.error(unknown[0], "unknown key")
 
 
+_SYSCTL_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_*-]+)+$")
+
+
+def _sysctl(ts: _Reader) -> tuple[tuple[str, str], ...]:
+    value = ts.raw("sysctl", {})
+    if not isinstance(value, dict):
+        raise ts.error("sysctl", f"expected an object of name = value, got {value!r}")
+    settings = []
+    for name, setting in value.items():
+        if not _SYSCTL_NAME.match(str(name)):
+            raise ts.error(f"sysctl.{name}", "is not a kernel parameter name (like kernel.x)")
+        if isinstance(setting, bool) or not isinstance(setting, str | int):
+            raise ts.error(f"sysctl.{name}", f"expected a string or number, got {setting!r}")
+        settings.append((str(name), str(setting)))
+    return tuple(settings)
+
+
 def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> ImageDefinition:
     """Load and validate one image definition file."""
     path = Path(path)
@@ -313,7 +332,10 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         required_packages=ts.strings("required_packages", []),
         forbidden_packages=ts.strings("forbidden_packages", []),
         required_features=ts.strings("required_features", []),
+        sysctl=_sysctl(ts),
     )
+    if test.sysctl and os_name != "linux":
+        raise ts.error("sysctl", "sysctl settings exist only on Linux images")
     if test.required_features and os_name != "windows":
         raise ts.error("required_features", "features exist only on Windows images")
     if not (root / test.suite).is_dir():
@@ -345,7 +367,9 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
 
 
 def image_files(images_dir: Path) -> list[Path]:
-    return sorted(images_dir.glob("*.pkrvars.hcl"))
+    """The image definition files, in the order of their image names (debian-12 before
+    debian-12-hardened, which a plain file-name sort would reverse)."""
+    return sorted(images_dir.glob("*.pkrvars.hcl"), key=lambda p: p.name.split(".pkrvars.")[0])
 
 
 def select_images(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from imageforge import process
 from imageforge.config import ImageDefinition, Site, parse_days, parse_seconds, select_images
 from imageforge.errors import AzureError, ConfigError, SandboxError, ValidationError
 from imageforge.packer import ON_ERROR_MODES, Packer, variables_for
@@ -49,6 +50,7 @@ from imageforge.versions import Version
 PHASES = (
     "render",
     "validate",
+    "base",
     "reserve",
     "build VM",
     "packer",
@@ -61,6 +63,9 @@ PHASES = (
 
 
 def say(message: str = "") -> None:
+    prefix = process.console_prefix()
+    if prefix:
+        message = "\n".join(prefix + line for line in message.split("\n"))
     print(message, flush=True)
 
 
@@ -698,6 +703,7 @@ def build_task(
     on_error: str | None,
     skip_tests: bool = False,
     base_version: str | None = None,
+    parallel: str | int | None = None,
 ) -> bool:
     """`invoke build`. Returns True when every image reached its goal."""
     target_name, why = site.resolve_target(target)
@@ -765,33 +771,56 @@ def build_task(
     if sandbox is not None:
         start_sandbox(sandbox)
     session = _open_session(site, target_name)
-    outcomes = []
+    workers = parallel_workers(len(images), parallel, target_name)
+    per_image = {image.name: Timings() for image in images} if workers > 1 else {}
+    if workers > 1:
+        # one after the other: ARM refuses a second write to a gallery while one runs (409
+        # OperationNotAllowed), and two builds would both find the gallery missing
+        from imageforge.azure import gallery
+
+        with timings.phase("capture/publish"):
+            gallery.ensure_gallery(session)
+            for image in images:
+                gallery.ensure_image_definition(session, image)
+        # each image's table starts with what every image waited for: the render, the gallery
+        for own in per_image.values():
+            own.seconds.update(timings.seconds)
+
+    def one(image: ImageDefinition) -> ImageOutcome:
+        own = per_image.get(image.name, timings)
+        with process.prefixed(f"[{image.name}] " if workers > 1 else ""):
+            return build_one(
+                site,
+                session,
+                image,
+                target=target_name,
+                profile=chosen,
+                packer=packer,
+                version=str(Version.parse(version)) if version else None,
+                promote=promote,
+                on_error=on_error,
+                skip_tests=skip_tests,
+                timings=own,
+                validated=lambda: validation.wait(own),
+                base_version=base_version,
+                progress_console=None if workers == 1 else _plain_console(),
+            )
+
     try:
         with _sigterm_as_interrupt():
-            for image in images:
-                outcomes.append(
-                    build_one(
-                        site,
-                        session,
-                        image,
-                        target=target_name,
-                        profile=chosen,
-                        packer=packer,
-                        version=str(Version.parse(version)) if version else None,
-                        promote=promote,
-                        on_error=on_error,
-                        skip_tests=skip_tests,
-                        timings=timings,
-                        validated=lambda: validation.wait(timings),
-                        base_version=base_version,
-                    )
-                )
+            outcomes = _run_all(images, one, workers)
             validation.wait(timings)  # an image that failed before Packer did not wait for it
     except BuildAborted as aborted:
         raise aborted.error from None
     say("")
-    say(timings.table())
-    say("")
+    if per_image:
+        for name, own in per_image.items():
+            say(f"{name}:")
+            say(own.table())
+            say("")
+    else:
+        say(timings.table())
+        say("")
     for outcome in outcomes:
         status = "ok" if outcome.ok else f"FAILED: {outcome.error}"
         say(
@@ -806,6 +835,64 @@ def build_task(
                 session=session,
             )
     return all(o.ok for o in outcomes)
+
+
+def parallel_workers(count: int, requested: str | int | None, target: str) -> int:
+    """How many images build at once: ``--parallel N``, else all of them; on the sandbox, whose
+    VMs run on this machine, at most one per core (said when it is fewer than asked)."""
+    if requested is None or requested == "":
+        wanted = count
+    else:
+        text = str(requested).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"--parallel: {requested!r} is not a positive number of images")
+        wanted = int(text)
+    workers = max(1, min(wanted, count))
+    if target == "sandbox":
+        cores = os.cpu_count() or 1
+        if workers > cores:
+            say(
+                f"note: building {cores} images at once, not {workers}: the sandbox runs its "
+                f"VMs and Packer on this machine's {cores} cores"
+            )
+            workers = cores
+    if workers > 1:
+        say(f"building {count} images, {workers} at once (each line names its image)")
+    return workers
+
+
+def _plain_console() -> Any:
+    """A console for progress bars that does not redraw in place: several builds share the
+    terminal, and two live displays would overwrite each other."""
+    from rich.console import Console
+
+    return Console(stderr=True, force_terminal=False)
+
+
+def _run_all(
+    images: Sequence[ImageDefinition],
+    one: Callable[[ImageDefinition], ImageOutcome],
+    workers: int,
+) -> list[ImageOutcome]:
+    """Build the images, ``workers`` at a time; outcomes in the images' order. One image's
+    failure does not stop the others (build_one reports it in its outcome); a Ctrl-C or SIGTERM
+    interrupts every Packer still running, waits for the builds to clean up, and re-raises."""
+    if workers == 1:
+        return [one(image) for image in images]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imageforge-build") as pool:
+        futures = [pool.submit(one, image) for image in images]
+        try:
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            process.interrupt_all()
+            for future in futures:
+                with contextlib.suppress(BaseException):
+                    future.result()
+            raise
 
 
 def build_one(
@@ -823,6 +910,7 @@ def build_one(
     timings: Timings,
     validated: Callable[[], None] | None = None,
     base_version: str | None = None,
+    progress_console: Any = None,
 ) -> ImageOutcome:
     """Build, publish, test, replicate (and promote) one image.
 
@@ -915,7 +1003,13 @@ def build_one(
         from imageforge.azure import lifecycle
 
         with timings.phase("replicate"):
-            lifecycle.replicate(session, image, outcome.version, timeout=site.replicate_timeout)
+            lifecycle.replicate(
+                session,
+                image,
+                outcome.version,
+                timeout=site.replicate_timeout,
+                console=progress_console,
+            )
         outcome.stage = "replicated"
         if promote:
             with timings.phase("promote"):

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -37,6 +38,41 @@ SECRET_ENV = (
     "SYSTEM_ACCESSTOKEN",
     "IMAGEFORGE_WINRM_PASSWORD",
 )
+
+
+#: What each line a program prints is prefixed with on the console (not in its log), per thread:
+#: parallel builds name their image this way (``prefixed``).
+_local = threading.local()
+#: Process groups started and not yet finished, so a Ctrl-C in the main thread can stop the ones
+#: that worker threads run (``interrupt_all``).
+_running: set[subprocess.Popen[str]] = set()
+_running_lock = threading.Lock()
+
+
+def console_prefix() -> str:
+    return str(getattr(_local, "prefix", ""))
+
+
+@contextmanager
+def prefixed(prefix: str) -> Iterator[None]:
+    """Within the block, this thread's console lines (programs' and ``say``'s) get ``prefix``."""
+    previous = console_prefix()
+    _local.prefix = prefix
+    try:
+        yield
+    finally:
+        _local.prefix = previous
+
+
+def interrupt_all() -> None:
+    """SIGINT to every process group still running (what Ctrl-C does to a foreground one)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
 
 @dataclass
@@ -133,7 +169,10 @@ class SubprocessRunner:
             raise ToolError(f"{argv[0]}: program not found") from None
         if self.on_start:
             self.on_start(proc)
+        with _running_lock:
+            _running.add(proc)
         lines: list[str] = []
+        prefix = console_prefix()
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -144,7 +183,7 @@ class SubprocessRunner:
                     log.write(line)
                     log.flush()
                 if echo:
-                    console.write(line)
+                    console.write(prefix + line if prefix else line)
                     console.flush()
 
         reader = threading.Thread(target=pump, daemon=True)
@@ -159,6 +198,8 @@ class SubprocessRunner:
         except KeyboardInterrupt:
             interrupted = True
             self._stop(proc)
+        with _running_lock:
+            _running.discard(proc)
         reader.join(timeout=10)
         if proc.stdout is not None and not reader.is_alive():
             proc.stdout.close()  # else a grandchild still holds the pipe: leave it to the reader

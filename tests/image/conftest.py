@@ -89,6 +89,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if argname in metafunc.fixturenames:
             values = list(getattr(definition.test, attribute)) if definition else []
             metafunc.parametrize(argname, values, ids=values)
+    if "sysctl_setting" in metafunc.fixturenames:
+        # test.sysctl: one test per kernel parameter, (name, value) pairs; an image without
+        # any has no such test at all (pytest_collection_modifyitems), rather than a skip
+        settings = list(definition.test.sysctl) if definition else []
+        metafunc.parametrize("sysctl_setting", settings, ids=[name for name, _ in settings])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    definition = definition_from(config)
+    if definition is not None and definition.test.sysctl:
+        return
+    unused = [i for i in items if "sysctl_setting" in getattr(i, "fixturenames", ())]
+    if unused:
+        config.hook.pytest_deselected(items=unused)
+        items[:] = [i for i in items if i not in unused]
 
 
 @pytest.fixture(scope="session")

@@ -202,6 +202,22 @@ def module_sandbox(root: Path, **kwargs: Any) -> Iterator[E2eSandbox]:
 # -- build output ----------------------------------------------------------------------------
 
 
+_IMAGE_PREFIX = re.compile(r"^\[(?P<image>[A-Za-z0-9._-]+)\] ")
+
+
+def of_image(output: str, image: str) -> str:
+    """What a parallel build printed for ``image`` (its "[image] " lines, without the prefix)
+    and the lines no image owns (the summary, the versions tables)."""
+    kept = []
+    for line in output.splitlines():
+        match = _IMAGE_PREFIX.match(line)
+        if match is None:
+            kept.append(line)
+        elif match["image"] == image:
+            kept.append(line[match.end() :])
+    return "\n".join(kept) + "\n"
+
+
 def built_version(output: str, image: str) -> str:
     """The version a build reserved ("<image>: building version X.Y.Z on ...")."""
     match = re.search(rf"^{re.escape(image)}: building version (\d+\.\d+\.\d+) ", output, re.M)

@@ -18,6 +18,7 @@ The sandbox is reset at the end, whatever happened.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -31,6 +32,7 @@ from e2e_helpers import (
     junit_outcomes,
     module_sandbox,
     not_passed,
+    of_image,
     phase_table,
     versions_rows,
 )
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.sandbox
 
 IMAGE = "debian-12"
 WEAK = "debian-12-weak-ssh"
+HARDENED = "debian-12-hardened"
 REGIONS = {"westeurope": "Completed", "northeurope": "Completed", "swedencentral": "Completed"}
 EXTRA_PACKAGE = "tree"
 
@@ -81,9 +84,16 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2eSandbox]:
 
 
 @pytest.fixture(scope="module")
-def first(box: E2eSandbox) -> CliResult:
-    """`invoke build --os linux --promote` on a fresh sandbox."""
+def first_raw(box: E2eSandbox) -> CliResult:
+    """`invoke build --os linux --promote` on a fresh sandbox: debian-12 and debian-12-hardened,
+    built at once (the sandbox machine has at least two cores)."""
     return box.invoke("build", "--os", "linux", "--promote", timeout=900)
+
+
+@pytest.fixture(scope="module")
+def first(first_raw: CliResult) -> CliResult:
+    """The first build's output for debian-12 (its "[debian-12] " lines, unprefixed)."""
+    return dataclasses.replace(first_raw, stdout=of_image(first_raw.stdout, IMAGE))
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +175,24 @@ def test_build_os_linux_ends_with_a_promoted_tested_replicated_debian_12(box, fi
         info = gallery.get_version(session, box.image(IMAGE), first_version)
     assert dict(info.regions) == REGIONS
     assert info.exclude_from_latest is False
+
+
+def test_linux_images_build_at_once_each_line_naming_its_image(box, first_raw, first_version):
+    """Issue 15: --os linux builds both sandbox-capable images concurrently; every line of a
+    build names its image, each has its own phase table, and both end promoted."""
+    out = first_raw.stdout
+    assert "building 2 images, 2 at once (each line names its image)" in out, first_raw.tail()
+    for name in (IMAGE, HARDENED):
+        assert re.search(rf"^\[{re.escape(name)}\] {re.escape(name)}: building version 1\.0\.0 ",
+                         out, re.M), first_raw.tail()  # fmt: skip
+        assert re.search(rf"^\[{re.escape(name)}\] .*==> {re.escape(name)}\.null\.", out, re.M)
+        assert f"{name} 1.0.0: stage promoted (" in out
+        assert re.search(rf"^{re.escape(name)}:\nphase\s+seconds\s+share$", out, re.M)
+    hardened = box.repo / "reports" / HARDENED / "1.0.0" / "junit.xml"
+    outcomes = junit_outcomes(hardened)
+    assert not_passed(outcomes) == {}
+    sysctl = [name for name in outcomes if "test_kernel_parameter_is_configured_for_boot" in name]
+    assert len(sysctl) == 8, sorted(outcomes)
 
 
 def test_build_prints_the_phase_timings_and_the_evidence(box, first, first_version):

@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import cli
 from helpers.cli import CliResult, clean_env, free_port
 
-IMAGE_NAMES = ("debian-12", "ubuntu-24.04", "windows-2022")
+IMAGE_NAMES = ("debian-12", "debian-12-hardened", "ubuntu-24.04", "windows-2022")
 PROFILE_NAMES = ("builtin", "plugin")
 #: What a task needs to run from a copy of the repository (build/ deliberately not copied).
 TREE = ("tasks.py", "images", "templates", "builders", "provisioners", "tests/image")

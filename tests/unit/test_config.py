@@ -436,7 +436,7 @@ def test_asking_for_a_region_that_is_not_a_target_names_file_and_key(tmp_path):
 
 def test_select_images_by_os():
     linux = select_images(REPO / "images", os_name="linux")
-    assert [i.name for i in linux] == ["debian-12", "ubuntu-24.04"]
+    assert [i.name for i in linux] == ["debian-12", "debian-12-hardened", "ubuntu-24.04"]
 
 
 def test_select_images_all_by_default_in_name_order():
@@ -458,7 +458,8 @@ def test_select_images_refuses_an_unknown_image_and_lists_the_known_ones():
     with pytest.raises(ConfigError) as err:
         select_images(REPO / "images", names=["debian-13"])
     assert str(err.value) == (
-        f"unknown --image 'debian-13': {REPO / 'images'} has debian-12, ubuntu-24.04, windows-2022"
+        f"unknown --image 'debian-13': {REPO / 'images'} has debian-12, debian-12-hardened, "
+        "ubuntu-24.04, windows-2022"
     )
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from imageforge.config import load_image_file
+
 REPO = Path(__file__).resolve().parents[2]
 LINUX = sorted((REPO / "provisioners" / "linux").glob("*.sh"))
 WINDOWS = sorted((REPO / "provisioners" / "windows").glob("*.ps1"))
@@ -251,6 +253,23 @@ def test_generalize_deprovisions_with_waagent(tmp_path):
     result = run(["bash", str(GENERALIZE)], env)
     assert result.returncode == 0, result.stderr
     assert calls.read_text() == "-force -deprovision+user\n"
+
+
+def test_kernel_hardening_writes_every_setting_the_hardened_image_checks(tmp_path):
+    script = REPO / "provisioners" / "linux" / "configure-kernel-hardening.sh"
+    result = run(
+        ["bash", str(script)], {"PATH": os.environ["PATH"], "IMAGEFORGE_ROOT": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "etc/sysctl.d/60-imageforge-hardening.conf").read_text()
+    written = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (line.partition("=") for line in conf.splitlines())
+        if k.strip() and not k.startswith("#")
+    )
+    image = load_image_file(REPO / "images" / "debian-12-hardened.pkrvars.hcl", repo_root=REPO)
+    assert image.test.sysctl and all(written.get(k) == v for k, v in image.test.sysctl)
+    assert "configure-kernel-hardening.sh" in image.provisioners
 
 
 def test_generalize_removes_the_copy_packer_uploaded(tmp_path):

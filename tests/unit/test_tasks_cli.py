@@ -57,7 +57,9 @@ def test_unknown_os(pristine):
 def test_unknown_image(pristine):
     result = run_invoke(pristine, "render", "--image", "debian-13", "--profile", "builtin")
     assert_one_line_error(
-        result, "unknown --image 'debian-13'", "has debian-12, ubuntu-24.04, windows-2022"
+        result,
+        "unknown --image 'debian-13'",
+        "has debian-12, debian-12-hardened, ubuntu-24.04, windows-2022",
     )
 
 
@@ -196,7 +198,7 @@ def test_validate_renders_and_validates_every_image_in_both_profiles(packer_path
     assert result.returncode == 0, result.output
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 2 * len(IMAGE_NAMES)
     for name in IMAGE_NAMES:
         builtin = next(ln for ln in lines if ln.startswith(f"{name} [builtin]: ok ("))
         assert "hcl2 parse" in builtin and "packer fmt -check" in builtin

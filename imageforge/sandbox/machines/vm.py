@@ -250,10 +250,17 @@ def namespace_processes(namespace: str) -> list[int]:
 
 
 def vm_processes(paths: VmPaths) -> list[int]:
-    """Every live process of the VM: marked ones and those in its recorded PID namespace."""
-    pids = set(marked_processes(str(paths.dir)))
+    """Every live process of the VM: marked ones and those in its recorded PID namespace.
+
+    The namespace counts only while one of the VM's marked processes is in it: a PID namespace
+    dies with its init, and the kernel reuses a dead namespace's inode number for new ones, so
+    a stopped VM's recorded ``pid:[inode]`` can name another VM's namespace (deleting a stopped
+    build VM then killed the sshd of a test VM booted meanwhile, in parallel builds).
+    """
+    marked = marked_processes(str(paths.dir))
+    pids = set(marked)
     namespace = read_state(paths).get("pid_namespace")
-    if namespace:
+    if namespace and any(pid_namespace(pid) == namespace for pid in marked):
         pids.update(namespace_processes(namespace))
     return sorted(pids)
 
