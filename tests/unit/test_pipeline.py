@@ -146,3 +146,44 @@ def test_a_build_raises_the_validation_error_when_no_image_got_as_far_as_packer(
             promote=False,
             on_error=None,
         )
+
+
+# -- parallel builds ------------------------------------------------------------------------
+
+
+def test_parallel_workers_default_to_all_and_the_sandbox_to_its_cores(monkeypatch, capsys):
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
+    assert pipeline.parallel_workers(3, None, "azure") == 3
+    assert pipeline.parallel_workers(3, "2", "azure") == 2
+    assert pipeline.parallel_workers(1, None, "azure") == 1
+    assert pipeline.parallel_workers(3, None, "sandbox") == 2
+    out = capsys.readouterr().out
+    assert "note: building 2 images at once, not 3: the sandbox runs its VMs and Packer" in out
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(pipeline.ConfigError, match="--parallel: .* is not a positive number"):
+            pipeline.parallel_workers(3, bad, "azure")
+
+
+def test_builds_run_at_once_and_one_failure_leaves_the_others(capsys):
+    """Two builds that each wait for the other can only finish if they really run at once;
+    each thread's lines carry its image's prefix; outcomes keep the images' order."""
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Image:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    def one(image):  # type: ignore[no-untyped-def]
+        with pipeline.process.prefixed(f"[{image.name}] "):
+            barrier.wait()
+            pipeline.say(f"{image.name}: building")
+            outcome = pipeline.ImageOutcome(image.name, ok=image.name == "a")
+            if not outcome.ok:
+                outcome.error = "packer failed"
+            return outcome
+
+    outcomes = pipeline._run_all([Image("a"), Image("b")], one, 2)  # type: ignore[list-item]
+    assert [(o.image, o.ok, o.error) for o in outcomes] == [
+        ("a", True, None), ("b", False, "packer failed")]  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(out) == ["[a] a: building", "[b] b: building"]
