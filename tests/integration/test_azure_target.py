@@ -136,13 +136,16 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
             yield Build(site, session, image, Packer(binary=str(wrapper), cwd=REPO), arm, record)
 
 
-def _expected_tags() -> dict[str, str]:
+def _expected_tags(build: Build) -> dict[str, str]:
+    from imageforge.azure import marketplace
+
     return {
         tags.STAGE: "built",
         tags.IMAGE: "debian-12",
         tags.SOURCE_COMMIT: COMMIT,
         tags.PIPELINE_RUN: "local",
-        tags.BASE_IMAGE_VERSION: "latest",
+        # the concrete base the build resolved "latest" to, not "latest"
+        tags.BASE_IMAGE_VERSION: marketplace.newest(build.session, build.image),
         "owner": "imageforge-tests",
     }
 
@@ -214,7 +217,7 @@ def test_builtin_publishes_through_a_managed_image_and_deletes_it(build: Build) 
     info = gallery.get_version(build.session, build.image, "1.0.0")
     assert outcome.version_id == info.id
     assert info.stage == "built"
-    assert {k: info.tags.get(k) for k in _expected_tags()} == _expected_tags()
+    assert {k: info.tags.get(k) for k in _expected_tags(build)} == _expected_tags(build)
     assert info.exclude_from_latest is True
     assert info.target_names == ["westeurope"]
     assert info.provisioning_state == "Succeeded"
@@ -260,7 +263,7 @@ def test_plugin_publishes_straight_from_the_vm(build: Build) -> None:
         True,
         ["westeurope"],
     )
-    assert {k: info.tags.get(k) for k in _expected_tags()} == _expected_tags()
+    assert {k: info.tags.get(k) for k in _expected_tags(build)} == _expected_tags(build)
     source = build.version_source("1.0.0")
     assert "/providers/Microsoft.Compute/virtualMachines/" in source.virtual_machine_id
     routes = build.arm.stats()["by_route"]
