@@ -90,7 +90,7 @@ def render(rows: Sequence[Freshness], console: object) -> None:
 
     table = Table(title="images against their bases", title_justify="left")
     for column in ("image", "promoted", "base", "newest base", "age", "outdated"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)  # names and versions are never cut
     for row in rows:
         table.add_row(
             row.image,
@@ -98,6 +98,9 @@ def render(rows: Sequence[Freshness], console: object) -> None:
             row.base or "-",
             row.newest_base,
             f"{row.age_days} d" if row.age_days is not None else "-",
-            "; ".join(row.reasons) if row.outdated else "no",
+            "yes" if row.outdated else "no",
         )
     console.print(table)  # type: ignore[attr-defined]
+    for row in rows:
+        for reason in row.reasons:  # below the table: whole, however narrow the console
+            console.print(f"{row.image}: {reason}", soft_wrap=True)  # type: ignore[attr-defined]

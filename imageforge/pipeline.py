@@ -1202,7 +1202,8 @@ def outdated_task(
     else:
         from rich.console import Console
 
-        outdated.render(rows, Console())
+        # a pipeline's log is no terminal: rich would assume 80 columns and cut the versions
+        outdated.render(rows, Console(width=None if sys.stdout.isatty() else 160))
     return not any(r.outdated for r in rows)
 
 

@@ -94,3 +94,24 @@ def test_resolve_pins_latest_and_checks_a_requested_version(session):
     )
     with pytest.raises(ConfigError, match=r"^debian-12.pkrvars.hcl: base_image.version '1\.2\.3'"):
         marketplace.resolve(session, pinned)
+
+
+def test_the_table_shows_whole_versions_and_the_reasons_below_it():
+    import io
+
+    from rich.console import Console
+
+    rows = [
+        outdated.Freshness("debian-12-hardened", "1.0.0", "0.20261201.2133", "0.29990101.1", 3,
+                           ("1.0.0 is built from base 0.20261201.2133; 0.29990101.1 is out",)),
+        outdated.Freshness("debian-12", "1.0.1", "0.29990101.1", "0.29990101.1", 0, ()),
+    ]  # fmt: skip
+    console = Console(file=io.StringIO(), width=160)
+    outdated.render(rows, console)
+    text = console.file.getvalue()
+    row = next(line for line in text.splitlines() if "debian-12-hardened" in line and "│" in line)
+    assert "0.20261201.2133" in row and "0.29990101.1" in row and "yes" in row
+    assert (
+        "debian-12-hardened: 1.0.0 is built from base 0.20261201.2133; 0.29990101.1 is out"
+        in text.splitlines()
+    )
