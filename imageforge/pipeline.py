@@ -717,6 +717,7 @@ def build_task(
         images = sandbox_images(images, names, os_name)
     if not images:
         raise ConfigError("no images to build")
+    wanted = parse_parallel(parallel)  # a bad --parallel fails before anything starts
     on_error = on_error or site.on_error
     if on_error not in ON_ERROR_MODES:
         raise ConfigError(f"unknown --on-error {on_error!r}: expected {', '.join(ON_ERROR_MODES)}")
@@ -771,7 +772,7 @@ def build_task(
     if sandbox is not None:
         start_sandbox(sandbox)
     session = _open_session(site, target_name)
-    workers = parallel_workers(len(images), parallel, target_name)
+    workers = parallel_workers(len(images), wanted, target_name)
     per_image = {image.name: Timings() for image in images} if workers > 1 else {}
     if workers > 1:
         # one after the other: ARM refuses a second write to a gallery while one runs (409
@@ -837,17 +838,21 @@ def build_task(
     return all(o.ok for o in outcomes)
 
 
+def parse_parallel(requested: str | int | None) -> int | None:
+    """``--parallel N`` as a positive number, or None when not given."""
+    if requested is None or requested == "":
+        return None
+    text = str(requested).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--parallel: {requested!r} is not a positive number of images")
+    return int(text)
+
+
 def parallel_workers(count: int, requested: str | int | None, target: str) -> int:
     """How many images build at once: ``--parallel N``, else all of them; on the sandbox, whose
     VMs run on this machine, at most one per core (said when it is fewer than asked)."""
-    if requested is None or requested == "":
-        wanted = count
-    else:
-        text = str(requested).strip()
-        if not text.isdigit() or int(text) < 1:
-            raise ConfigError(f"--parallel: {requested!r} is not a positive number of images")
-        wanted = int(text)
-    workers = max(1, min(wanted, count))
+    wanted = parse_parallel(requested)
+    workers = max(1, min(count if wanted is None else wanted, count))
     if target == "sandbox":
         cores = os.cpu_count() or 1
         if workers > cores:

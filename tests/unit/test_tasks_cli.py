@@ -152,6 +152,12 @@ def test_replicate_timeout_must_be_whole_seconds(pristine, timeout):
     assert_one_line_error(result, f"--timeout: {timeout!r} is not a positive number of seconds")
 
 
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_build_refuses_a_bad_parallel_before_starting_anything(pristine, value):
+    result = run_invoke(pristine, "build", "--os", "linux", "--parallel", value)
+    assert_one_line_error(result, f"--parallel: {value!r} is not a positive number of images")
+
+
 def test_packer_not_installed_by_setting(pristine):
     result = run_invoke(
         pristine, "validate", env={"INVOKE_IMAGEFORGE_PACKER": "/nonexistent/packer"}

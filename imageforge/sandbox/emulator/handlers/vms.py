@@ -125,30 +125,30 @@ def _resolve_image(
         )
     if publisher.lower() in _WINDOWS_PUBLISHERS:
         raise invalid_parameter(WINDOWS_REFUSED, target=_IMAGE_REF)
+    version = str(ref.get("version") or "latest")
+    urn = f"{publisher}:{offer}:{sku}:{version}"
     try:
         base = find_base_image(publisher, offer, sku)
     except SandboxError as err:
-        raise ArmError(
-            404,
-            "PlatformImageNotFound",
-            f"The platform image '{publisher}:{offer}:{sku}:{ref.get('version', 'latest')}' is "
-            f"not available. {err}",
-            target=_IMAGE_REF,
-        ) from None
-    version = str(ref.get("version") or "latest")
+        raise _platform_image_not_found(urn, str(err)) from None
     exact = marketplace.resolve(em, base, version)
     if exact is None:
-        raise ArmError(
-            404,
-            "PlatformImageNotFound",
-            f"The platform image '{publisher}:{offer}:{sku}:{version}' is not available. Verify "
-            "that all fields in the storage profile are correct.",
-            target=_IMAGE_REF,
+        raise _platform_image_not_found(
+            urn, "Verify that all fields in the storage profile are correct."
         )
     ref["version"] = version
     ref["exactVersion"] = exact
     facts = {"osType": base.os_type, "hyperVGeneration": base.hyper_v_generation}
     return base, ref, facts
+
+
+def _platform_image_not_found(urn: str, detail: str) -> ArmError:
+    return ArmError(
+        404,
+        "PlatformImageNotFound",
+        f"The platform image '{urn}' is not available. {detail}",
+        target=_IMAGE_REF,
+    )
 
 
 def _gallery_image(
