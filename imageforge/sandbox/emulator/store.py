@@ -100,7 +100,7 @@ class Store:
         with self.lock:
             self._db.execute("DELETE FROM resources WHERE key = ?", (resource_id.lower(),))
 
-    def list(self, type_name: str | None = None, under: str | None = None) -> list[Resource]:
+    def resources(self, type_name: str | None = None, under: str | None = None) -> list[Resource]:
         """Resources of a type (any when None) whose id starts with ``under/``, oldest first."""
         sql = "SELECT id, type, seq, body, internal FROM resources WHERE 1 = 1"
         args: list[Any] = []

@@ -127,7 +127,7 @@ def list_galleries(em: Emulator, req: ArmRequest) -> ArmResponse:
         scope = common.rg_id(req.subscription, group)
     else:
         scope = f"/subscriptions/{req.subscription}"
-    found = em.store.list(GALLERY_TYPE, scope)
+    found = em.store.resources(GALLERY_TYPE, scope)
     return common.paginate(em, req, [r.body for r in found])
 
 
@@ -138,7 +138,7 @@ def delete_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
             common.require_group(em, req.subscription, req.param("resourceGroupName"))
             return ArmResponse(204)
         common.reject_if_busy(res, f"gallery '{res.body['name']}'")
-        if em.store.list(IMAGE_TYPE, res.id):
+        if em.store.resources(IMAGE_TYPE, res.id):
             raise cannot_delete(
                 f"Can not delete resource before nested resources are deleted: gallery "
                 f"'{res.body['name']}' still has image definitions."
@@ -259,7 +259,7 @@ def get_image(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 def list_images(em: Emulator, req: ArmRequest) -> ArmResponse:
     gallery = require_gallery(em, req)
-    return common.paginate(em, req, [r.body for r in em.store.list(IMAGE_TYPE, gallery.id)])
+    return common.paginate(em, req, [r.body for r in em.store.resources(IMAGE_TYPE, gallery.id)])
 
 
 def delete_image(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -269,7 +269,7 @@ def delete_image(em: Emulator, req: ArmRequest) -> ArmResponse:
         if res is None:
             return ArmResponse(204)
         common.reject_if_busy(res, f"gallery image '{res.body['name']}'")
-        if em.store.list(VERSION_TYPE, res.id):
+        if em.store.resources(VERSION_TYPE, res.id):
             raise cannot_delete(
                 f"Can not delete resource before nested resources are deleted: gallery image "
                 f"'{res.body['name']}' still has versions."

@@ -284,7 +284,7 @@ def list_images(em: Emulator, req: ArmRequest) -> ArmResponse:
         scope = common.require_group(em, req.subscription, group).id
     else:
         scope = f"/subscriptions/{req.subscription}"
-    return common.paginate(em, req, [r.body for r in em.store.list(TYPE, scope)])
+    return common.paginate(em, req, [r.body for r in em.store.resources(TYPE, scope)])
 
 
 def delete_image(em: Emulator, req: ArmRequest) -> ArmResponse:

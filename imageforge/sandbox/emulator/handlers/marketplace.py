@@ -58,7 +58,7 @@ def find(publisher: str, offer: str, sku: str) -> BaseImage | None:
 def versions_of(em: Emulator, base: BaseImage) -> list[str]:
     """The base's versions, oldest first (the first one made from its snapshot when asked)."""
     with em.store.lock:
-        found = [r.body["name"] for r in em.store.list(TYPE, _key(base))]
+        found = [r.body["name"] for r in em.store.resources(TYPE, _key(base))]
         if not found:
             snapshot = em.backend.base_snapshot(base) or dt.datetime.now(dt.UTC)
             _store(em, base, _name_for(snapshot))

@@ -155,7 +155,7 @@ def render(em: Emulator, res: Resource) -> dict[str, Any]:
 
 def _add_ip_configurations(em: Emulator, subnet: dict[str, Any]) -> None:
     users = []
-    for nic in em.store.list(NIC_TYPE):
+    for nic in em.store.resources(NIC_TYPE):
         for config in nic.properties.get("ipConfigurations", []):
             ref = config.get("properties", {}).get("subnet", {}).get("id", "")
             if ref.lower() == subnet["id"].lower():
@@ -166,7 +166,9 @@ def _add_ip_configurations(em: Emulator, subnet: dict[str, Any]) -> None:
 
 def _list(em: Emulator, req: ArmRequest, type_name: str) -> ArmResponse:
     group = common.require_group(em, req.subscription, req.param("resourceGroupName"))
-    return common.paginate(em, req, [render(em, r) for r in em.store.list(type_name, group.id)])
+    return common.paginate(
+        em, req, [render(em, r) for r in em.store.resources(type_name, group.id)]
+    )
 
 
 def _get(em: Emulator, req: ArmRequest, type_name: str) -> ArmResponse:
@@ -244,7 +246,7 @@ def _build_subnet(em: Emulator, vnet_id: str, item: Any) -> dict[str, Any]:
 
 
 def _subnet_in_use(em: Emulator, subnet_id: str) -> str | None:
-    for nic in em.store.list(NIC_TYPE):
+    for nic in em.store.resources(NIC_TYPE):
         for config in nic.properties.get("ipConfigurations", []):
             ref = config.get("properties", {}).get("subnet", {}).get("id", "")
             if ref.lower() == subnet_id.lower():
@@ -460,7 +462,7 @@ def list_nsgs(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 def delete_nsg(em: Emulator, req: ArmRequest) -> ArmResponse:
     def in_use(em: Emulator, res: Resource) -> None:
-        for holder in em.store.list(NIC_TYPE) + em.store.list(VNET_TYPE):
+        for holder in em.store.resources(NIC_TYPE) + em.store.resources(VNET_TYPE):
             refs = [holder.properties.get("networkSecurityGroup")] + [
                 s.get("properties", {}).get("networkSecurityGroup")
                 for s in holder.properties.get("subnets", [])

@@ -252,7 +252,7 @@ def _paced(
 def resume_all(em: Emulator) -> set[str]:
     """Restart the workers of versions whose operation was running at shutdown."""
     resumed: set[str] = set()
-    for res in em.store.list(VERSION_TYPE):
+    for res in em.store.resources(VERSION_TYPE):
         op_id = res.internal.get("op")
         if not op_id or res.properties.get("provisioningState") not in common.TRANSITIONAL:
             continue

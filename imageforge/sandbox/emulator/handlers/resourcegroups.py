@@ -95,7 +95,7 @@ def patch(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 
 def list_groups(em: Emulator, req: ArmRequest) -> ArmResponse:
-    groups = em.store.list(TYPE, f"/subscriptions/{req.subscription}")
+    groups = em.store.resources(TYPE, f"/subscriptions/{req.subscription}")
     wanted = req.query.get("$filter")
     if wanted:
         match = _TAG_FILTER.match(wanted)

@@ -26,7 +26,7 @@ _ORDER = (
 
 def delete_group_contents(em: Emulator, group_id: str) -> None:
     for type_name in _ORDER:
-        for res in em.store.list(type_name, group_id):
+        for res in em.store.resources(type_name, group_id):
             if type_name == vms.TYPE:
                 vms.destroy(em, res)
             elif type_name == images.TYPE:
@@ -36,6 +36,6 @@ def delete_group_contents(em: Emulator, group_id: str) -> None:
             elif type_name.startswith("Microsoft.Network"):
                 network.forget(em, res)
             em.store.delete(res.id)
-    for res in em.store.list(None, group_id):
+    for res in em.store.resources(None, group_id):
         log.info("deleting %s with its resource group", res.id)
         em.store.delete(res.id)

@@ -389,7 +389,7 @@ def list_versions(em: Emulator, req: ArmRequest) -> ArmResponse:
     group = req.param("resourceGroupName")
     galleries.require_gallery_parent(em, req)
     image = common.require(em, galleries.image_id(req), galleries.IMAGE_TYPE, group)
-    return common.paginate(em, req, [render(r) for r in em.store.list(TYPE, image.id)])
+    return common.paginate(em, req, [render(r) for r in em.store.resources(TYPE, image.id)])
 
 
 def delete_version(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -424,7 +424,7 @@ def latest_in_region(em: Emulator, image: Resource, region: str) -> Resource | N
     """Azure's "latest": the highest version not excluded from latest (globally or in this
     region) that is replicated to ``region``."""
     best: tuple[tuple[int, int, int], Resource] | None = None
-    for res in em.store.list(TYPE, image.id):
+    for res in em.store.resources(TYPE, image.id):
         publishing = res.properties.get("publishingProfile", {})
         if publishing.get("excludeFromLatest"):
             continue

@@ -450,7 +450,7 @@ def get_instance_view(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 def list_vms(em: Emulator, req: ArmRequest) -> ArmResponse:
     group = common.require_group(em, req.subscription, req.param("resourceGroupName"))
-    return common.paginate(em, req, [render(r) for r in em.store.list(TYPE, group.id)])
+    return common.paginate(em, req, [render(r) for r in em.store.resources(TYPE, group.id)])
 
 
 def delete_vm(em: Emulator, req: ArmRequest) -> ArmResponse:
