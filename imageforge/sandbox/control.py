@@ -143,7 +143,7 @@ def check_can_start(settings: SandboxSettings) -> None:
     root): said before anything is written or spawned, rather than by an emulator that exits
     while starting."""
     if settings.backend == "chroot" and os.geteuid() != 0:
-        from imageforge.sandbox.machines import NOT_ROOT
+        from imageforge.sandbox.machines.checks import NOT_ROOT
 
         raise SandboxError(NOT_ROOT)
 

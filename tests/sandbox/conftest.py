@@ -15,7 +15,7 @@ import pytest
 from helpers.cli import rootfs_cache
 from sandbox_helpers import BASE, sandbox_leftovers
 
-from imageforge.sandbox.machines import ChrootBackend
+from imageforge.sandbox.machines.chroot import ChrootBackend
 
 
 @pytest.fixture(scope="session")

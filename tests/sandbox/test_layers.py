@@ -15,7 +15,7 @@ from sandbox_helpers import next_address
 
 from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import OsProfile
-from imageforge.sandbox.machines import ChrootBackend
+from imageforge.sandbox.machines.chroot import ChrootBackend
 from imageforge.sandbox.machines.layers import OPAQUE_XATTR, LayerStore
 
 pytestmark = pytest.mark.sandbox

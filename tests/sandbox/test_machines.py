@@ -26,8 +26,9 @@ from sandbox_helpers import (
 
 from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import SANDBOX_SSH_PORT, OsProfile
-from imageforge.sandbox.machines import NOT_ROOT, ChrootBackend
 from imageforge.sandbox.machines import vm as vm_module
+from imageforge.sandbox.machines.checks import NOT_ROOT
+from imageforge.sandbox.machines.chroot import ChrootBackend
 from imageforge.sandbox.machines.hostkeys import KEY
 
 pytestmark = pytest.mark.sandbox
@@ -216,7 +217,7 @@ def test_reap_after_emulator_crash_mid_boot(backend: ChrootBackend) -> None:
     script = (
         "import sys; from pathlib import Path\n"
         "from imageforge.sandbox.backend import MARKETPLACE, OsProfile\n"
-        "from imageforge.sandbox.machines import ChrootBackend\n"
+        "from imageforge.sandbox.machines.chroot import ChrootBackend\n"
         "b = ChrootBackend(Path(sys.argv[1]), Path(sys.argv[2]))\n"
         "b.boot('crashed-vm', source=MARKETPLACE[0],"
         " profile=OsProfile('crashed', 'azureuser', (sys.argv[3],)), address=sys.argv[4])\n"
@@ -277,7 +278,7 @@ def test_not_root_is_refused(tmp_path: Path) -> None:
     snippet = (
         "import sys; from pathlib import Path\n"
         "from imageforge.errors import SandboxError\n"
-        "from imageforge.sandbox.machines import ChrootBackend\n"
+        "from imageforge.sandbox.machines.chroot import ChrootBackend\n"
         "try:\n"
         "    ChrootBackend(Path(sys.argv[1]), Path(sys.argv[1]))\n"
         "except SandboxError as err:\n"

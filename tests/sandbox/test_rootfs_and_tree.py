@@ -10,7 +10,8 @@ from sandbox_helpers import next_address
 
 from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import BaseImage, OsProfile
-from imageforge.sandbox.machines import ChrootBackend, rootfs
+from imageforge.sandbox.machines import rootfs
+from imageforge.sandbox.machines.chroot import ChrootBackend
 from imageforge.sandbox.machines.tree import remove_tree
 
 pytestmark = pytest.mark.sandbox

@@ -1,10 +1,14 @@
 """The sandbox's machines: Debian root filesystems run as chroots in their own namespaces.
 
-``ChrootBackend`` implements ``imageforge.sandbox.backend.MachineBackend``; see chroot.py
-(the contract), vm.py (one VM), vminit.py (a VM's init), rootfs.py (the debootstrap cache)
-and tree.py (copying images).
+``ChrootBackend`` (chroot.py) implements ``imageforge.sandbox.backend.MachineBackend``; see
+chroot.py (the contract), disks.py (a VM's disk), vm.py (one VM), vminit.py (a VM's init),
+rootfs.py (the debootstrap cache), layers.py (captured images) and tree.py (copying images).
+Import from those modules: no module of this package imports the package itself.
 """
 
-from imageforge.sandbox.machines.chroot import NOT_ROOT, ChrootBackend
+# Kept only for importers outside the sandbox's machines that still write
+# `from imageforge.sandbox.machines import ChrootBackend` (imageforge/sandbox/emulator/backends.py,
+# bench/); once they import imageforge.sandbox.machines.chroot, this re-export goes.
+from imageforge.sandbox.machines.chroot import ChrootBackend
 
-__all__ = ["NOT_ROOT", "ChrootBackend"]
+__all__ = ["ChrootBackend"]

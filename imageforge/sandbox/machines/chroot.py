@@ -1,19 +1,18 @@
 """``ChrootBackend``: the sandbox's real machines, Debian root filesystems run as chroots.
 
-See vm.py for the layout of one VM, rootfs.py for the base images and layers.py for captured
-images (overlay layers shared by reference). This module ties them
-to the ``MachineBackend`` contract (imageforge/sandbox/backend.py) and makes it thread-safe:
-one lock per VM key serialises the operations on one VM, operations on different VMs run in
-parallel, and a short registry lock guards the table of running VMs.
+See vm.py for the layout of one VM, disks.py for how a VM's disk is made from an image and
+captured back, rootfs.py for the base images, layers.py for captured images (overlay layers
+shared by reference), partial.py for images being written and checks.py for what is refused
+up front. This module ties them to the ``MachineBackend`` contract
+(imageforge/sandbox/backend.py) and makes it thread-safe: one lock per VM key serialises the
+operations on one VM, operations on different VMs run in parallel, and a short registry lock
+guards the table of running VMs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
-import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageforge.sandbox.machines.vm as vm
 from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import (
     SANDBOX_SSH_PORT,
@@ -32,28 +32,22 @@ from imageforge.sandbox.backend import (
     OsProfile,
     ProgressCallback,
 )
-from imageforge.sandbox.machines import vm
+from imageforge.sandbox.machines.checks import (
+    check_address,
+    check_dir,
+    check_host,
+    check_key,
+    check_profile,
+)
+from imageforge.sandbox.machines.disks import Disks
 from imageforge.sandbox.machines.hostkeys import HostKeyPool
-from imageforge.sandbox.machines.layers import Image, LayerStore
+from imageforge.sandbox.machines.layers import LayerStore
+from imageforge.sandbox.machines.partial import PartialImages
 from imageforge.sandbox.machines.rootfs import RootfsCache
 from imageforge.sandbox.machines.tree import remove_tree
 
-NOT_ROOT = (
-    "the sandbox needs root: it runs VMs as chroots with their own namespaces and mounts; "
-    "run as root"
-)
-
 #: Default seconds from starting a VM's init until its sshd must answer with a banner.
 BOOT_TIMEOUT = 90.0
-
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$")
-#: Characters overlayfs' mount options cannot carry in a path.
-_OVERLAY_UNSAFE = set(",:=\\\n")
-
-#: Prefix of temporary directories next to a capture or replica being written.
-PARTIAL_PREFIX = ".imageforge-partial-"
 
 
 @dataclass
@@ -89,34 +83,29 @@ class ChrootBackend:
         overlay: bool | None = None,
         host_key_pool: int = 0,
     ) -> None:
-        if os.geteuid() != 0:
-            raise SandboxError(NOT_ROOT)
-        for tool in ("unshare", "mount", "cp"):
-            if shutil.which(tool) is None:
-                raise SandboxError(
-                    f"{tool} is not installed; the sandbox needs it to run VMs "
-                    "(Debian packages util-linux, mount, coreutils)"
-                )
+        check_host()
         self.state_dir = Path(state_dir).absolute()
         self.cache_dir = Path(cache_dir).absolute()
         self.boot_timeout = boot_timeout
         self.rootfs = RootfsCache(self.cache_dir)
         self._vms_dir = self.state_dir / "vms"
-        self._partial_dir = self.state_dir / "partial"
-        for what, path in (("state", self.state_dir), ("rootfs cache", self.cache_dir)):
-            if _OVERLAY_UNSAFE & set(str(path)):
-                raise SandboxError(
-                    f"sandbox {what} dir {path} contains one of , : = \\ which overlayfs "
-                    f"mount options cannot carry; choose another {what} dir"
-                )
+        check_dir("state", self.state_dir)
+        check_dir("rootfs cache", self.cache_dir)
         self._vms_dir.mkdir(parents=True, exist_ok=True)
-        self._partial_dir.mkdir(parents=True, exist_ok=True)
+        self._partial = PartialImages(self.state_dir / "partial")
         self.layers = LayerStore(self.state_dir / "layers")
         self.hostkeys = HostKeyPool(self.cache_dir / "hostkeys", size=host_key_pool)
         self.hostkeys.start()
         if overlay is None:
             overlay = vm.overlay_supported(self.state_dir)
         self.mode = "overlay" if overlay else "copy"
+        self.disks = Disks(
+            self.state_dir,
+            self.mode,
+            rootfs=self.rootfs,
+            layers=self.layers,
+            hostkeys=self.hostkeys,
+        )
         self._registry_lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._running: dict[str, _Running] = {}
@@ -131,9 +120,9 @@ class ChrootBackend:
         Booting a key that is already running returns its endpoint; booting a stopped (not
         generalized) VM starts it again from its own disk without a new first boot.
         """
-        _check_key(vm_key)
-        _check_address(address)
-        _check_profile(profile)
+        check_key(vm_key)
+        check_address(address)
+        check_profile(profile)
         paths = self._paths(vm_key)
         with self._locked(vm_key):
             running = self._running.get(vm_key)
@@ -146,8 +135,8 @@ class ChrootBackend:
                 if paths.dir.exists():  # leftovers of a VM that never recorded its state
                     vm.kill(paths)
                     vm.remove(paths)
-                disk = self._new_disk(paths, source)
-                host_key = self._pooled_host_key(paths, disk)
+                disk = self.disks.create(paths, source)
+                host_key = self.disks.pooled_host_key(paths, disk)
             else:
                 vm.kill(paths)  # a stopped VM: make sure nothing of an old run is left
                 disk = {"base": state.get("base"), "layers": state.get("layers", [])}
@@ -163,7 +152,7 @@ class ChrootBackend:
                 "address": address,
                 "port": SANDBOX_SSH_PORT,
                 "root": str(paths.root),
-                "lowers": [str(p) for p in self._lowers(disk)],
+                "lowers": [str(p) for p in self.disks.lowers(disk)],
                 "upper": str(paths.upper),
                 "work": str(paths.work),
                 "disk": str(paths.disk),
@@ -205,7 +194,7 @@ class ChrootBackend:
 
     def delete(self, vm_key: str) -> None:
         """Stop every process of the VM and remove its files (nothing is left mounted)."""
-        _check_key(vm_key)
+        check_key(vm_key)
         paths = self._paths(vm_key)
         with self._locked(vm_key):
             self._stop(vm_key, paths, grace=2.0)
@@ -218,7 +207,7 @@ class ChrootBackend:
         The image was deprovisioned inside the VM (``waagent -force -deprovision+user``) by
         the build's last provisioner; this is Azure's deallocate + generalize.
         """
-        _check_key(vm_key)
+        check_key(vm_key)
         paths = self._paths(vm_key)
         with self._locked(vm_key):
             state = self._require(vm_key, paths)
@@ -236,30 +225,15 @@ class ChrootBackend:
         again, on a fresh upper dir over that new layer. In copy mode a generalized VM's disk
         becomes the image's only layer; a VM that can run again has its disk copied.
         """
-        _check_key(vm_key)
+        check_key(vm_key)
         paths = self._paths(vm_key)
         dest = Path(dest).absolute()
         with self._locked(vm_key):
             self._require(vm_key, paths)
             self._stop(vm_key, paths, grace=5.0)
             state = vm.read_state(paths)
-            with self._partial(dest) as tmp, self.layers.locked():
-                if state.get("mode", "overlay") == "overlay":
-                    layer = self.layers.add(paths.upper, holder=paths.dir)
-                    paths.upper.mkdir()
-                    remove_tree(paths.work)
-                    paths.work.mkdir()
-                    state["layers"] = [layer, *state.get("layers", [])]
-                    vm.write_state(paths, state)
-                    self.layers.write_image(tmp, _base(state), state["layers"])
-                    return
-                disk = paths.disk
-                if state.get("status") != "generalized":
-                    disk = paths.dir / "capture"
-                    remove_tree(disk)
-                    vm.full_copy(paths.disk, disk, paths.dir)
-                layer = self.layers.add(disk, holder=paths.dir)
-                self.layers.write_image(tmp, None, [layer])
+            with self._partial.writing(dest) as tmp:
+                self.disks.capture(paths, state, tmp)
 
     def replicate(self, src: Path, dest: Path, progress: ProgressCallback) -> None:
         """Make ``dest`` a replica of the image ``src``: it references the same layers.
@@ -269,7 +243,7 @@ class ChrootBackend:
         """
         src = Path(src).absolute()
         dest = Path(dest).absolute()
-        with self._partial(dest) as tmp:
+        with self._partial.writing(dest) as tmp:
             progress(0)
             with self.layers.locked():
                 image = self.layers.read_image(src)
@@ -323,12 +297,7 @@ class ChrootBackend:
                 reaped.append(f"process {pid} of {vm_dir}")
             except ProcessLookupError:
                 pass
-        for journal in sorted(self._partial_dir.glob("*")):
-            target = Path(journal.read_text().strip())
-            if target.name.startswith(PARTIAL_PREFIX):
-                remove_tree(target)
-                reaped.append(f"partial image {target}")
-            journal.unlink()
+        reaped += self._partial.reap()
         reaped += [f"unused layer {layer}" for layer in self.layers.sweep()]
         reaped += [f"partial base image {p}" for p in self.rootfs.reap()]
         return reaped
@@ -345,7 +314,7 @@ class ChrootBackend:
 
     def stop(self, vm_key: str) -> None:
         """Stop a VM's processes but keep its disk (Azure: deallocate); ``boot`` restarts it."""
-        _check_key(vm_key)
+        check_key(vm_key)
         paths = self._paths(vm_key)
         with self._locked(vm_key):
             self._require(vm_key, paths)
@@ -385,110 +354,3 @@ class ChrootBackend:
         if state and state.get("status") in ("booting", "running"):
             state["status"] = "stopped"
             vm.write_state(paths, state)
-
-    def _new_disk(self, paths: vm.VmPaths, source: BaseImage | Path) -> dict:
-        """Create the new VM's directory and disk; return its base and layers (for vm.json).
-
-        On an overlay the VM references its image's layers and base tree in place; in copy
-        mode it gets a full copy of its image (which must then be a single tree).
-        """
-        if isinstance(source, BaseImage):
-            if source.os_type.lower() != "linux":
-                raise SandboxError(
-                    f"the sandbox cannot run {source.os_type} image "
-                    f"{source.publisher}:{source.offer}:{source.sku}; it runs Linux VMs only"
-                )
-            disk: dict = {"base": str(self.rootfs.ensure(source.suite)), "layers": []}
-            paths.dir.mkdir(parents=True)
-        else:
-            with self.layers.locked():
-                image = self.layers.read_image(Path(source).absolute())
-                disk = {
-                    "base": str(image.base) if image.base is not None else None,
-                    "layers": list(image.layers),
-                }
-                paths.dir.mkdir(parents=True)
-                self.layers.link(paths.dir, image.layers)
-        try:
-            if self.mode == "overlay":
-                for directory in (paths.upper, paths.work, paths.root):
-                    directory.mkdir()
-            else:
-                lowers = self._lowers(disk)
-                if len(lowers) != 1:
-                    raise SandboxError(
-                        f"image {source} is made of {len(lowers)} overlay layers, which this "
-                        f"state dir's filesystem cannot mount; reset the sandbox "
-                        f"(`invoke sandbox.reset`) so its images are captured as full copies"
-                    )
-                vm.full_copy(lowers[0], paths.disk, paths.dir)
-                paths.root.mkdir()
-        except BaseException:
-            vm.remove(paths)
-            self.layers.sweep()
-            raise
-        return disk
-
-    def _pooled_host_key(self, paths: vm.VmPaths, disk: dict) -> Path | None:
-        """A pre-generated RSA host key for a new VM whose disk has none (else None)."""
-        if self.layers.lookup(_image(paths.dir, disk), "etc/ssh/ssh_host_rsa_key") is not None:
-            return None
-        return self.hostkeys.take(paths.dir / "hostkey")
-
-    def _lowers(self, disk: dict) -> list[Path]:
-        """The overlay lower dirs of a VM's disk (``base``/``layers``), top first."""
-        return self.layers.lowers(_image(self.state_dir, disk))
-
-    @contextmanager
-    def _partial(self, dest: Path) -> Iterator[Path]:
-        """A temporary directory next to ``dest``, journaled for reap, renamed to ``dest``."""
-        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise SandboxError(f"image destination {dest} exists and is not an empty directory")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        tmp = dest.parent / f"{PARTIAL_PREFIX}{dest.name}-{token}"
-        journal = self._partial_dir / token
-        journal.write_text(f"{tmp}\n")
-        tmp.mkdir()
-        try:
-            yield tmp
-            if dest.exists():
-                dest.rmdir()
-            os.rename(tmp, dest)
-        finally:
-            if tmp.exists():
-                remove_tree(tmp)
-            journal.unlink(missing_ok=True)
-
-
-def _base(disk: dict) -> Path | None:
-    base = disk.get("base")
-    return Path(base) if base else None
-
-
-def _image(path: Path, disk: dict) -> Image:
-    """A VM's disk (``base``/``layers`` as vm.json records them) as the layer store sees it."""
-    return Image(path, _base(disk), tuple(disk.get("layers", [])))
-
-
-def _check_key(vm_key: str) -> None:
-    if not _KEY.match(vm_key):
-        raise SandboxError(
-            f"VM key {vm_key!r} is not filesystem-safe (letters, digits, . _ -; at most 128)"
-        )
-
-
-def _check_address(address: str) -> None:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError as err:
-        raise SandboxError(f"VM address {address!r} is not an IP address") from err
-    if ip.version != 4 or not ip.is_loopback:
-        raise SandboxError(f"VM address {address} is not a loopback address (127.x.y.z)")
-
-
-def _check_profile(profile: OsProfile) -> None:
-    if not _USER.match(profile.admin_username) or profile.admin_username == "root":
-        raise SandboxError(f"admin username {profile.admin_username!r} is not allowed")
-    if not _HOST.match(profile.computer_name):
-        raise SandboxError(f"computer name {profile.computer_name!r} is not a valid hostname")
