@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from imageforge.errors import SandboxError
+from imageforge.sandbox.emulator.backends import make_backend
+from imageforge.sandbox.emulator.certs import ensure_certificates
 from imageforge.sandbox.emulator.config import BACKENDS, SANDBOX_SUBSCRIPTION_ID
+from imageforge.sandbox.emulator.server import runtime_path
+from imageforge.sandbox.harness import (
+    AdminClient,
+    child_env,
+    emulator_command,
+    read_runtime,
+    wait_until_ready,
+)
+from imageforge.sandbox.machines.checks import NOT_ROOT
 
 PIDFILE = "sandbox.pid"
 LOGFILE = "emulator.log"
@@ -110,9 +121,6 @@ def _read_pid(settings: SandboxSettings) -> int | None:
 
 
 def _info(settings: SandboxSettings, pid: int) -> SandboxInfo | None:
-    from imageforge.sandbox.emulator.server import runtime_path
-    from imageforge.sandbox.harness import AdminClient, read_runtime
-
     runtime = read_runtime(runtime_path(settings.state_dir))
     if not runtime or runtime.get("pid") != pid:
         return None
@@ -143,17 +151,11 @@ def check_can_start(settings: SandboxSettings) -> None:
     root): said before anything is written or spawned, rather than by an emulator that exits
     while starting."""
     if settings.backend == "chroot" and os.geteuid() != 0:
-        from imageforge.sandbox.machines.checks import NOT_ROOT
-
         raise SandboxError(NOT_ROOT)
 
 
 def up(settings: SandboxSettings) -> SandboxInfo:
     """Start the emulator in the background unless it already runs."""
-    from imageforge.sandbox.emulator.certs import ensure_certificates
-    from imageforge.sandbox.emulator.server import runtime_path
-    from imageforge.sandbox.harness import emulator_command, wait_until_ready
-
     current = running(settings)
     if current is not None:
         return SandboxInfo(current.pid, current.url, current.ca_path, already_running=True)
@@ -189,8 +191,6 @@ def _spawn_daemon(argv: list[str], log_path: Path) -> int:
     posix_spawn rather than Popen: the daemon is meant to outlive this process, and a Popen
     object dropped while its process runs is reported as a leaked resource.
     """
-    from imageforge.sandbox.harness import child_env
-
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     return os.posix_spawn(
         argv[0],
@@ -270,8 +270,6 @@ def down(settings: SandboxSettings) -> int | None:
 
 def status(settings: SandboxSettings) -> SandboxStatus:
     """Is it running, where, and how many resources and VMs it holds."""
-    from imageforge.sandbox.harness import AdminClient
-
     info = running(settings)
     if info is None:
         return SandboxStatus(False, settings.state_dir)
@@ -288,8 +286,6 @@ def status(settings: SandboxSettings) -> SandboxStatus:
 
 def reset(settings: SandboxSettings) -> ResetReport:
     """Stop the emulator, let the backend reap leftovers, wipe the state dir."""
-    from imageforge.sandbox.emulator.backends import make_backend
-
     state = settings.state_dir
     if state.exists() and any(state.iterdir()):
         if not any((state / marker).exists() for marker in _MARKERS):
@@ -312,8 +308,6 @@ def publish_base(
     settings: SandboxSettings, publisher: str, offer: str, sku: str, version: str | None = None
 ) -> dict[str, Any]:
     """A newer version of a sandbox marketplace base (what a platform patch day looks like)."""
-    from imageforge.sandbox.harness import AdminClient
-
     info = connection(settings)
     body = {"publisher": publisher, "offer": offer, "sku": sku}
     if version:
