@@ -7,7 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
+from imageforge.errors import ImageforgeError
 from imageforge.sandbox.emulator.config import BACKENDS, EmulatorConfig
+from imageforge.sandbox.emulator.server import serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,15 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         lro_seconds=args.lro_seconds,
         page_size=args.page_size,
     )
-    from imageforge.errors import ImageforgeError
-    from imageforge.sandbox.emulator.server import serve
-
     try:
         serve(config)
-    except ImageforgeError as err:
-        logging.getLogger("imageforge.sandbox.emulator").error("cannot start: %s", err)
-        return 2
-    except OSError as err:
+    except (ImageforgeError, OSError) as err:
         logging.getLogger("imageforge.sandbox.emulator").error("cannot start: %s", err)
         return 2
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +14,6 @@ from imageforge.sandbox.emulator.lro import Operations
 from imageforge.sandbox.emulator.messages import ArmResponse
 from imageforge.sandbox.emulator.stats import RequestStats
 from imageforge.sandbox.emulator.store import Store
-
-log = logging.getLogger("imageforge.sandbox.emulator")
 
 _ADDRESSES_PER_BLOCK = 250
 #: 127.100.0.0 - 127.254.255.255: 155 * 256 blocks of 250 addresses.
@@ -77,15 +74,6 @@ class Emulator:
         digest = hashlib.sha256(str(self.config.state_dir.resolve()).encode()).digest()
         blocks = _ADDRESS_SPACE // _ADDRESSES_PER_BLOCK
         return (int.from_bytes(digest[:4], "big") % blocks) * _ADDRESSES_PER_BLOCK
-
-    def startup(self) -> None:
-        """Resume what a restart interrupted: replication continues, other work fails."""
-        from imageforge.sandbox.emulator.handlers import common, replication
-
-        resumed = replication.resume_all(self)
-        for op in self.ops.recover(resumed):
-            common.mark_failed(self, op.get("resourceId", ""))
-        log.info("emulator state at %s ready", self.config.state_dir)
 
     def shutdown(self) -> None:
         self.ops.stopping.set()

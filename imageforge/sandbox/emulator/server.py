@@ -14,7 +14,11 @@ import signal
 import socket
 from pathlib import Path
 
+from imageforge.sandbox.emulator.backends import make_backend
+from imageforge.sandbox.emulator.certs import ensure_certificates
 from imageforge.sandbox.emulator.config import EmulatorConfig
+from imageforge.sandbox.emulator.context import Emulator
+from imageforge.sandbox.emulator.handlers.restart import resume_interrupted
 
 log = logging.getLogger("imageforge.sandbox.emulator")
 RUNTIME_FILE = "emulator.json"
@@ -30,18 +34,17 @@ def runtime_path(state_dir: Path) -> Path:
 
 def serve(config: EmulatorConfig) -> None:
     """Serve until SIGTERM/SIGINT."""
+    # Lazy: uvicorn and Starlette (app imports it) cost a noticeable start-up time, which the
+    # importers of runtime_path (harness, control) should not pay.
     import uvicorn
 
     from imageforge.sandbox.emulator.app import create_app
-    from imageforge.sandbox.emulator.backends import make_backend
-    from imageforge.sandbox.emulator.certs import ensure_certificates
-    from imageforge.sandbox.emulator.context import Emulator
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
     tls = ensure_certificates(config.tls_dir)
     backend = make_backend(config.backend, config.state_dir, config.cache_dir)
     emulator = Emulator(config, backend)
-    emulator.startup()
+    resume_interrupted(emulator)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit TCP_NODELAY. Without it, a response's headers and body go

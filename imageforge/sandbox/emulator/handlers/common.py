@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -11,11 +12,13 @@ from imageforge.sandbox.emulator import regions
 from imageforge.sandbox.emulator.armerrors import (
     ArmError,
     bad_request_body,
+    operation_in_progress,
     parent_not_found,
     resource_group_not_found,
     resource_not_found,
 )
 from imageforge.sandbox.emulator.context import Emulator
+from imageforge.sandbox.emulator.lro import OnFailure, Work
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
 
@@ -174,18 +177,7 @@ def set_state(em: Emulator, resource_id: str, state: str) -> Resource | None:
         return em.store.put(found)
 
 
-def mark_failed(em: Emulator, resource_id: str) -> None:
-    """A resource whose operation died: transitional states become Failed."""
-    if not resource_id:
-        return
-    with em.store.lock:
-        found = em.store.get(resource_id)
-        if found is not None and found.properties.get("provisioningState") in TRANSITIONAL:
-            found.properties["provisioningState"] = "Failed"
-            em.store.put(found)
-
-
-def failure_handler(em: Emulator, resource_id: str):  # type: ignore[no-untyped-def]
+def failure_handler(em: Emulator, resource_id: str) -> OnFailure:
     """An LRO on_failure callback that marks the resource Failed."""
 
     def on_failure(_error: dict[str, Any]) -> None:
@@ -231,7 +223,7 @@ def put_with_operation(
     created: bool,
     provider: str,
     style: str,
-    render: Any = None,
+    render: Callable[[Resource], dict[str, Any]] | None = None,
 ) -> ArmResponse:
     """Store ``res`` as Creating/Updating and finish it (Succeeded) as an LRO.
 
@@ -265,7 +257,7 @@ def delete_with_operation(
     *,
     provider: str,
     style: str,
-    work: Any = None,
+    work: Work | None = None,
 ) -> ArmResponse:
     """Mark ``res`` Deleting, then delete it (after ``work``) as an LRO answering 202."""
     previous = res.properties.get("provisioningState", "Succeeded")
@@ -293,7 +285,6 @@ def delete_with_operation(
 
 
 def reject_if_busy(res: Resource, what: str) -> None:
-    from imageforge.sandbox.emulator.armerrors import operation_in_progress
-
+    """409 OperationNotAllowed while another operation on ``res`` runs."""
     if res.properties.get("provisioningState") in TRANSITIONAL:
         raise operation_in_progress(what)

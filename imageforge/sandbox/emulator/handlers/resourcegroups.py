@@ -12,7 +12,7 @@ from typing import Any
 
 from imageforge.sandbox.emulator.armerrors import ArmError, resource_group_not_found
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.handlers import common
+from imageforge.sandbox.emulator.handlers import common, teardown
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
 
@@ -128,8 +128,6 @@ def _tag(tags: dict[str, str], name: str) -> str | None:
 
 
 def delete(em: Emulator, req: ArmRequest) -> ArmResponse:
-    from imageforge.sandbox.emulator.handlers import teardown
-
     with em.store.lock:
         res = _require(em, req)
         res.properties["provisioningState"] = "Deleting"
