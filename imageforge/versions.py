@@ -25,7 +25,7 @@ from imageforge.errors import VersionError
 
 INT32_MAX = 2**31 - 1
 SCHEMES = ("semver", "date")
-_PATTERN = re.compile(r"^(\d+)\.(\d+)\.(\d+)$", re.ASCII)  # Azure takes ASCII digits only
+_PATTERN = re.compile(r"(\d+)\.(\d+)\.(\d+)", re.ASCII)  # Azure takes ASCII digits only
 
 
 @dataclass(frozen=True, order=True)
@@ -36,8 +36,17 @@ class Version:
 
     @classmethod
     def parse(cls, text: str, *, where: str = "version") -> Version:
-        """Parse ``text`` or raise VersionError naming ``where`` and the value."""
-        match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
+        """Parse ``text`` or raise VersionError naming ``where`` and the value.
+
+        Whitespace around the version is an error, not trimmed: callers pass the text on as
+        they got it (to Azure, into tags and paths), where ``" 1.0.0"`` is not ``1.0.0``.
+        """
+        if isinstance(text, str) and text != text.strip():
+            raise VersionError(
+                f"{where}: invalid version {text!r}: leading or trailing whitespace; "
+                f"expected Major.Minor.Patch, three non-negative integers (e.g. 1.4.0)"
+            )
+        match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise VersionError(
                 f"{where}: invalid version {text!r}: expected Major.Minor.Patch, "

@@ -30,7 +30,6 @@ def v(text: str) -> Version:
     [
         ("0.0.0", (0, 0, 0)),
         ("1.4.0", (1, 4, 0)),
-        (" 1.4.0\n", (1, 4, 0)),
         (f"{INT32_MAX}.{INT32_MAX}.{INT32_MAX}", (INT32_MAX, INT32_MAX, INT32_MAX)),
     ],
 )
@@ -45,6 +44,16 @@ def test_parse_accepts_three_int32_parts(text, parts):
 def test_parse_rejects_what_is_not_major_minor_patch(text):
     with pytest.raises(VersionError, match="expected Major.Minor.Patch"):
         Version.parse(text)
+
+
+@pytest.mark.parametrize("text", [" 1.0.0", "1.0.0 ", "1.0.0\n", "\t1.4.0", " "])
+def test_parse_rejects_whitespace_around_the_version(text):
+    # It used to be trimmed, while callers went on with the text as given (" 1.0.0").
+    with pytest.raises(VersionError) as err:
+        Version.parse(text, where="--version")
+    message = str(err.value)
+    assert message.startswith(f"--version: invalid version {text!r}: leading or trailing ")
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize("text", ["2147483648.0.0", "0.2147483648.0", "0.0.99999999999"])
