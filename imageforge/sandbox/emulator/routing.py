@@ -1,10 +1,14 @@
-"""A case-insensitive route table over ARM path templates.
+"""A case-insensitive route table over ARM path templates, and the routes of a CRUD type.
 
 ARM paths are case-insensitive (the SDKs send ``resourcegroups`` for resource groups and
 ``resourceGroups`` elsewhere), so routes are matched with one compiled, case-insensitive
 pattern per template. The template itself is what the request log counts by. A parameter
 written ``{name:path}`` matches any number of segments (ARM's ``{scope}``, e.g. the Tags API's
 ``{scope}/providers/Microsoft.Resources/tags/default``); other parameters match one segment.
+
+Most ARM resource types are served the same way: ``GET`` of their collection lists them, and
+``PUT``/``GET``/``DELETE`` (some ``PATCH``) of ``collection/{name}`` serve one; ``crud_routes``
+makes those routes from a ``Crud`` of handlers.
 """
 
 from __future__ import annotations
@@ -60,3 +64,29 @@ class Router:
             if route.method == method:
                 return Match(route, found.groupdict()), True
         return None, path_known
+
+
+@dataclass(frozen=True)
+class Crud:
+    """The handlers of one ARM resource type's collection and items (PATCH where it has one)."""
+
+    list_all: Callable[..., Any]
+    put: Callable[..., Any]
+    get: Callable[..., Any]
+    delete: Callable[..., Any]
+    patch: Callable[..., Any] | None = None
+
+
+def crud_routes(
+    family: str, collection: str, param: str, ops: Crud, *, also_listed_at: str | None = None
+) -> list[Route]:
+    """``GET collection`` (and ``GET also_listed_at``, a wider scope's collection) lists the
+    type; ``PUT``/``PATCH``/``GET``/``DELETE collection/{param}`` serve one resource."""
+    item = f"{collection}/{{{param}}}"
+    lists = [collection] if also_listed_at is None else [also_listed_at, collection]
+    routes = [Route("GET", path, ops.list_all, family) for path in lists]
+    routes.append(Route("PUT", item, ops.put, family))
+    if ops.patch is not None:
+        routes.append(Route("PATCH", item, ops.patch, family))
+    routes += [Route("GET", item, ops.get, family), Route("DELETE", item, ops.delete, family)]
+    return routes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from imageforge.sandbox.emulator.armerrors import (
     resource_not_found,
 )
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.lro import OnFailure, Work
+from imageforge.sandbox.emulator.lro import OnFailure
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
 
@@ -26,6 +27,21 @@ TRANSITIONAL = ("Creating", "Updating", "Deleting")
 RG_TYPE = "Microsoft.Resources/resourceGroups"
 MAX_TAGS = 50
 _TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A resource provider as its long-running answers show it: its namespace and the style
+    of operation monitors it hands out (see ``Operations.start``)."""
+
+    namespace: str
+    style: str
+
+
+COMPUTE = Provider("Microsoft.Compute", "compute")
+#: GalleryRP, inside Microsoft.Compute, monitors with capsOperations.
+GALLERY = Provider("Microsoft.Compute", "gallery")
+NETWORK = Provider("Microsoft.Network", "network")
 
 
 def rg_id(sub: str, group: str) -> str:
@@ -219,10 +235,9 @@ def put_with_operation(
     em: Emulator,
     req: ArmRequest,
     res: Resource,
+    rp: Provider,
     *,
     created: bool,
-    provider: str,
-    style: str,
     render: Callable[[Resource], dict[str, Any]] | None = None,
 ) -> ArmResponse:
     """Store ``res`` as Creating/Updating and finish it (Succeeded) as an LRO.
@@ -239,49 +254,64 @@ def put_with_operation(
 
     return em.ops.start(
         req,
-        provider=provider,
+        provider=rp.namespace,
         location=res.body.get("location", ""),
         resource_id=res.id,
         work=work,
         on_failure=failure_handler(em, res.id),
         status=201 if created else 200,
         body=shown,
-        style=style,
+        style=rp.style,
     )
 
 
-def delete_with_operation(
+def delete_resource(
     em: Emulator,
     req: ArmRequest,
-    res: Resource,
+    resource_id: str,
+    what: str,
+    rp: Provider,
     *,
-    provider: str,
-    style: str,
-    work: Work | None = None,
+    refuse: Callable[[Emulator, Resource], None] | None = None,
+    cleanup: Callable[[Emulator, Resource], None] | None = None,
 ) -> ArmResponse:
-    """Mark ``res`` Deleting, then delete it (after ``work``) as an LRO answering 202."""
-    previous = res.properties.get("provisioningState", "Succeeded")
-    res.properties["provisioningState"] = "Deleting"
-    em.store.put(res)
+    """ARM's DELETE of one resource, ``what`` naming its kind in errors.
 
-    def run(op_id: str) -> None:
-        if work is not None:
-            work(op_id)
-        em.store.delete(res.id)
+    A missing resource answers 204 (its resource group must exist); one with an operation
+    running is refused, as is one ``refuse`` says something still uses. Otherwise it is marked
+    Deleting and removed, after ``cleanup``, by an operation answering 202; if that fails, it
+    gets its previous state back (Failed if that was transitional).
+    """
+    with em.store.lock:
+        res = em.store.get(resource_id)
+        if res is None:
+            require_group(em, req.subscription, req.param("resourceGroupName"))
+            return ArmResponse(204)
+        reject_if_busy(res, f"{what} '{res.body['name']}'")
+        if refuse is not None:
+            refuse(em, res)
+        previous = res.properties.get("provisioningState", "Succeeded")
+        res.properties["provisioningState"] = "Deleting"
+        em.store.put(res)
 
-    def on_failure(_error: dict[str, Any]) -> None:
-        set_state(em, res.id, previous if previous not in TRANSITIONAL else "Failed")
+        def run(_op_id: str) -> None:
+            if cleanup is not None:
+                cleanup(em, res)
+            em.store.delete(res.id)
 
-    return em.ops.start(
-        req,
-        provider=provider,
-        location=res.body.get("location", ""),
-        resource_id=res.id,
-        work=run,
-        on_failure=on_failure,
-        status=202,
-        style=style,
-    )
+        def on_failure(_error: dict[str, Any]) -> None:
+            set_state(em, res.id, previous if previous not in TRANSITIONAL else "Failed")
+
+        return em.ops.start(
+            req,
+            provider=rp.namespace,
+            location=res.body.get("location", ""),
+            resource_id=res.id,
+            work=run,
+            on_failure=on_failure,
+            status=202,
+            style=rp.style,
+        )
 
 
 def reject_if_busy(res: Resource, what: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from imageforge.sandbox.emulator.armerrors import (
@@ -97,9 +98,7 @@ def put_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
                 **props,
                 "identifier": {"uniqueName": f"{req.subscription}-{name.upper()}"},
             }
-        return common.put_with_operation(
-            em, req, res, created=existing is None, provider=PROVIDER, style="gallery"
-        )
+        return common.put_with_operation(em, req, res, common.GALLERY, created=existing is None)
 
 
 def patch_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -111,9 +110,7 @@ def patch_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
         res.properties.update(props)
         if "tags" in body:
             res.body["tags"] = common.tags_of(body)
-        return common.put_with_operation(
-            em, req, res, created=False, provider=PROVIDER, style="gallery"
-        )
+        return common.put_with_operation(em, req, res, common.GALLERY, created=False)
 
 
 def get_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -132,18 +129,28 @@ def list_galleries(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 
 def delete_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
-    with em.store.lock:
-        res = em.store.get(gallery_id(req))
-        if res is None:
-            common.require_group(em, req.subscription, req.param("resourceGroupName"))
-            return ArmResponse(204)
-        common.reject_if_busy(res, f"gallery '{res.body['name']}'")
-        if em.store.resources(IMAGE_TYPE, res.id):
+    return common.delete_resource(
+        em, req, gallery_id(req), "gallery", common.GALLERY, refuse=_HAS_DEFINITIONS
+    )
+
+
+def _refuse_nested(
+    child_type: str, kind: str, children: str
+) -> Callable[[Emulator, Resource], None]:
+    """A DELETE check: CannotDeleteResource while the resource has ``child_type`` children."""
+
+    def refuse(em: Emulator, res: Resource) -> None:
+        if em.store.resources(child_type, res.id):
             raise cannot_delete(
-                f"Can not delete resource before nested resources are deleted: gallery "
-                f"'{res.body['name']}' still has image definitions."
+                f"Can not delete resource before nested resources are deleted: {kind} "
+                f"'{res.body['name']}' still has {children}."
             )
-        return common.delete_with_operation(em, req, res, provider=PROVIDER, style="gallery")
+
+    return refuse
+
+
+_HAS_DEFINITIONS = _refuse_nested(IMAGE_TYPE, "gallery", "image definitions")
+_HAS_VERSIONS = _refuse_nested(VERSION_TYPE, "gallery image", "versions")
 
 
 # image definitions ------------------------------------------------------------------------
@@ -222,9 +229,7 @@ def put_image(em: Emulator, req: ArmRequest) -> ArmResponse:
             res = Resource(rid, IMAGE_TYPE, common.base_body(rid, IMAGE_TYPE, location, {}))
             res.body["tags"] = common.tags_of(body)
             res.body["properties"] = props
-        return common.put_with_operation(
-            em, req, res, created=existing is None, provider=PROVIDER, style="gallery"
-        )
+        return common.put_with_operation(em, req, res, common.GALLERY, created=existing is None)
 
 
 def _same_as_gallery(gallery: Resource, location: str) -> None:
@@ -248,9 +253,7 @@ def patch_image(em: Emulator, req: ArmRequest) -> ArmResponse:
         res.body["properties"] = merged
         if "tags" in body:
             res.body["tags"] = common.tags_of(body)
-        return common.put_with_operation(
-            em, req, res, created=False, provider=PROVIDER, style="gallery"
-        )
+        return common.put_with_operation(em, req, res, common.GALLERY, created=False)
 
 
 def get_image(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -265,13 +268,6 @@ def list_images(em: Emulator, req: ArmRequest) -> ArmResponse:
 def delete_image(em: Emulator, req: ArmRequest) -> ArmResponse:
     with em.store.lock:
         require_gallery_parent(em, req)
-        res = em.store.get(image_id(req))
-        if res is None:
-            return ArmResponse(204)
-        common.reject_if_busy(res, f"gallery image '{res.body['name']}'")
-        if em.store.resources(VERSION_TYPE, res.id):
-            raise cannot_delete(
-                f"Can not delete resource before nested resources are deleted: gallery image "
-                f"'{res.body['name']}' still has versions."
-            )
-        return common.delete_with_operation(em, req, res, provider=PROVIDER, style="gallery")
+        return common.delete_resource(
+            em, req, image_id(req), "gallery image", common.GALLERY, refuse=_HAS_VERSIONS
+        )

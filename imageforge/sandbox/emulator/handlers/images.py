@@ -269,9 +269,7 @@ def _update(
         raise property_change_not_allowed("hyperVGeneration")
     if "tags" in body:
         res.body["tags"] = common.tags_of(body)
-    return common.put_with_operation(
-        em, req, res, created=False, provider=PROVIDER, style="compute"
-    )
+    return common.put_with_operation(em, req, res, common.COMPUTE, created=False)
 
 
 def get_image(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -288,19 +286,9 @@ def list_images(em: Emulator, req: ArmRequest) -> ArmResponse:
 
 
 def delete_image(em: Emulator, req: ArmRequest) -> ArmResponse:
-    with em.store.lock:
-        res = em.store.get(image_id(req))
-        if res is None:
-            common.require_group(em, req.subscription, req.param("resourceGroupName"))
-            return ArmResponse(204)
-        common.reject_if_busy(res, f"image '{res.body['name']}'")
-
-        def remove_copy(_op_id: str) -> None:
-            remove_blob(em, res)
-
-        return common.delete_with_operation(
-            em, req, res, provider=PROVIDER, style="compute", work=remove_copy
-        )
+    return common.delete_resource(
+        em, req, image_id(req), "image", common.COMPUTE, cleanup=remove_blob
+    )
 
 
 def remove_blob(em: Emulator, res: Resource) -> None:

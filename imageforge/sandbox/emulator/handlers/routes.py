@@ -1,4 +1,10 @@
-"""The route table: every ARM path and method the emulator serves."""
+"""The route table: every ARM path and method the emulator serves, with its api-version family.
+
+Paths are built from the scopes ARM nests resources in (subscription, resource group,
+provider, location); most resource types get their list/PUT/PATCH/GET/DELETE routes from
+``routing.crud_routes``. A template is what the request log counts by, so templates spell
+parameters as Azure's REST specs do.
+"""
 
 from __future__ import annotations
 
@@ -6,115 +12,117 @@ from imageforge.sandbox.emulator.handlers import (
     galleries,
     images,
     marketplace,
-    network,
     operations,
     resourcegroups,
     tags,
     versions,
+    vmcreate,
+    vmpower,
     vms,
 )
-from imageforge.sandbox.emulator.routing import Route, Router
+from imageforge.sandbox.emulator.handlers.network import nics, nsgs, publicips, vnets
+from imageforge.sandbox.emulator.routing import Crud, Route, Router, crud_routes
 
 SUB = "/subscriptions/{subscriptionId}"
 RG = SUB + "/resourceGroups/{resourceGroupName}"
-GALLERY = RG + "/providers/Microsoft.Compute/galleries/{galleryName}"
-IMAGE = GALLERY + "/images/{galleryImageName}"
-VERSION = IMAGE + "/versions/{galleryImageVersionName}"
-VM = RG + "/providers/Microsoft.Compute/virtualMachines/{vmName}"
-MANAGED_IMAGE = RG + "/providers/Microsoft.Compute/images/{imageName}"
-NET = RG + "/providers/Microsoft.Network"
-VNET = NET + "/virtualNetworks/{virtualNetworkName}"
-NSG = NET + "/networkSecurityGroups/{networkSecurityGroupName}"
-PIP = NET + "/publicIPAddresses/{publicIpAddressName}"
-NIC = NET + "/networkInterfaces/{networkInterfaceName}"
-COMPUTE_LOC = SUB + "/providers/Microsoft.Compute/locations/{location}"
-VMIMAGE = (
-    COMPUTE_LOC
-    + "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
-)
-NETWORK_LOC = SUB + "/providers/Microsoft.Network/locations/{location}"
-TAGS = SUB + "{scope:path}" + tags.SUFFIX
+OPERATION = "/{operationId}"
+
+
+def _provider(scope: str, namespace: str) -> str:
+    return f"{scope}/providers/{namespace}"
+
+
+def _named(collection: str, param: str) -> str:
+    """The path of one item of ``collection``, named by route parameter ``param``."""
+    return f"{collection}/{{{param}}}"
 
 
 def _routes() -> list[Route]:
-    r = Route
+    compute = _provider(RG, "Microsoft.Compute")
+    network = _provider(RG, "Microsoft.Network")
+    sub_compute = _provider(SUB, "Microsoft.Compute")
+    compute_loc = _named(sub_compute + "/locations", "location")
+    network_loc = _named(_provider(SUB, "Microsoft.Network") + "/locations", "location")
+    gallery = _named(compute + "/galleries", "galleryName")
+    image = _named(gallery + "/images", "galleryImageName")
+    vm = _named(compute + "/virtualMachines", "vmName")
+    vnet = _named(network + "/virtualNetworks", "virtualNetworkName")
+    vmimage = (
+        compute_loc
+        + "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
+    )
+    scoped_tags = SUB + "{scope:path}" + tags.SUFFIX
+    group_methods = (
+        ("PUT", resourcegroups.put),
+        ("GET", resourcegroups.get),
+        ("HEAD", resourcegroups.head),
+        ("PATCH", resourcegroups.patch),
+        ("DELETE", resourcegroups.delete),
+    )
+    tags_methods = (
+        ("GET", tags.get_tags),
+        ("PUT", tags.put_tags),
+        ("PATCH", tags.patch_tags),
+        ("DELETE", tags.delete_tags),
+    )
+    network_types = (vnets.VNETS, nsgs.NSGS, publicips.PUBLIC_IPS, nics.NICS)
     return [
         # the sandbox marketplace (VirtualMachineImages)
-        r("GET", VMIMAGE, marketplace.list_versions, "compute.vm"),
-        r("GET", VMIMAGE + "/{version}", marketplace.get_version, "compute.vm"),
-        # resource groups
-        r("GET", SUB + "/resourcegroups", resourcegroups.list_groups, "resources"),
-        r("PUT", RG, resourcegroups.put, "resources"),
-        r("GET", RG, resourcegroups.get, "resources"),
-        r("HEAD", RG, resourcegroups.head, "resources"),
-        r("PATCH", RG, resourcegroups.patch, "resources"),
-        r("DELETE", RG, resourcegroups.delete, "resources"),
-        r("GET", SUB + "/operationresults/{operationId}", operations.location_status, "resources"),
-        # the Tags API on any resource
-        r("GET", TAGS, tags.get_tags, "resources"),
-        r("PUT", TAGS, tags.put_tags, "resources"),
-        r("PATCH", TAGS, tags.patch_tags, "resources"),
-        r("DELETE", TAGS, tags.delete_tags, "resources"),
-        # galleries
-        r("GET", SUB + "/providers/Microsoft.Compute/galleries", galleries.list_galleries,
-          "compute.gallery"),
-        r("GET", RG + "/providers/Microsoft.Compute/galleries", galleries.list_galleries,
-          "compute.gallery"),
-        r("PUT", GALLERY, galleries.put_gallery, "compute.gallery"),
-        r("PATCH", GALLERY, galleries.patch_gallery, "compute.gallery"),
-        r("GET", GALLERY, galleries.get_gallery, "compute.gallery"),
-        r("DELETE", GALLERY, galleries.delete_gallery, "compute.gallery"),
-        r("GET", GALLERY + "/images", galleries.list_images, "compute.gallery"),
-        r("PUT", IMAGE, galleries.put_image, "compute.gallery"),
-        r("PATCH", IMAGE, galleries.patch_image, "compute.gallery"),
-        r("GET", IMAGE, galleries.get_image, "compute.gallery"),
-        r("DELETE", IMAGE, galleries.delete_image, "compute.gallery"),
-        r("GET", IMAGE + "/versions", versions.list_versions, "compute.gallery"),
-        r("PUT", VERSION, versions.put_version, "compute.gallery"),
-        r("PATCH", VERSION, versions.patch_version, "compute.gallery"),
-        r("GET", VERSION, versions.get_version, "compute.gallery"),
-        r("DELETE", VERSION, versions.delete_version, "compute.gallery"),
-        r("GET", COMPUTE_LOC + "/capsOperations/{operationId}", operations.async_status,
-          "compute.gallery"),
+        Route("GET", vmimage, marketplace.list_versions, "compute.vm"),
+        Route("GET", vmimage + "/{version}", marketplace.get_version, "compute.vm"),
+        # resource groups, their deletion's monitor, the Tags API on any resource
+        Route("GET", SUB + "/resourcegroups", resourcegroups.list_groups, "resources"),
+        *(Route(method, RG, handler, "resources") for method, handler in group_methods),
+        Route("GET", SUB + "/operationresults" + OPERATION, operations.location_status,
+              "resources"),
+        *(Route(method, scoped_tags, handler, "resources") for method, handler in tags_methods),
+        # galleries, image definitions and image versions
+        *crud_routes(
+            "compute.gallery", compute + "/galleries", "galleryName",
+            Crud(galleries.list_galleries, galleries.put_gallery, galleries.get_gallery,
+                 galleries.delete_gallery, patch=galleries.patch_gallery),
+            also_listed_at=sub_compute + "/galleries",
+        ),
+        *crud_routes(
+            "compute.gallery", gallery + "/images", "galleryImageName",
+            Crud(galleries.list_images, galleries.put_image, galleries.get_image,
+                 galleries.delete_image, patch=galleries.patch_image),
+        ),
+        *crud_routes(
+            "compute.gallery", image + "/versions", "galleryImageVersionName",
+            Crud(versions.list_versions, versions.put_version, versions.get_version,
+                 versions.delete_version, patch=versions.patch_version),
+        ),
+        Route("GET", compute_loc + "/capsOperations" + OPERATION, operations.async_status,
+              "compute.gallery"),
         # virtual machines
-        r("GET", RG + "/providers/Microsoft.Compute/virtualMachines", vms.list_vms, "compute.vm"),
-        r("PUT", VM, vms.put_vm, "compute.vm"),
-        r("GET", VM, vms.get_vm, "compute.vm"),
-        r("DELETE", VM, vms.delete_vm, "compute.vm"),
-        r("GET", VM + "/instanceView", vms.get_instance_view, "compute.vm"),
-        r("POST", VM + "/deallocate", vms.deallocate, "compute.vm"),
-        r("POST", VM + "/generalize", vms.generalize, "compute.vm"),
-        r("GET", COMPUTE_LOC + "/operations/{operationId}", operations.async_status, "compute.vm"),
+        *crud_routes(
+            "compute.vm", compute + "/virtualMachines", "vmName",
+            Crud(vms.list_vms, vmcreate.put_vm, vms.get_vm, vms.delete_vm),
+        ),
+        Route("GET", vm + "/instanceView", vms.get_instance_view, "compute.vm"),
+        Route("POST", vm + "/deallocate", vmpower.deallocate, "compute.vm"),
+        Route("POST", vm + "/generalize", vmpower.generalize, "compute.vm"),
+        Route("GET", compute_loc + "/operations" + OPERATION, operations.async_status,
+              "compute.vm"),
         # managed images
-        r("GET", SUB + "/providers/Microsoft.Compute/images", images.list_images, "compute.image"),
-        r("GET", RG + "/providers/Microsoft.Compute/images", images.list_images, "compute.image"),
-        r("PUT", MANAGED_IMAGE, images.put_image, "compute.image"),
-        r("GET", MANAGED_IMAGE, images.get_image, "compute.image"),
-        r("DELETE", MANAGED_IMAGE, images.delete_image, "compute.image"),
-        # network
-        r("GET", NET + "/virtualNetworks", network.list_vnets, "network"),
-        r("PUT", VNET, network.put_vnet, "network"),
-        r("GET", VNET, network.get_vnet, "network"),
-        r("DELETE", VNET, network.delete_vnet, "network"),
-        r("GET", VNET + "/subnets", network.list_subnets, "network"),
-        r("PUT", VNET + "/subnets/{subnetName}", network.put_subnet, "network"),
-        r("GET", VNET + "/subnets/{subnetName}", network.get_subnet, "network"),
-        r("DELETE", VNET + "/subnets/{subnetName}", network.delete_subnet, "network"),
-        r("GET", NET + "/networkSecurityGroups", network.list_nsgs, "network"),
-        r("PUT", NSG, network.put_nsg, "network"),
-        r("GET", NSG, network.get_nsg, "network"),
-        r("DELETE", NSG, network.delete_nsg, "network"),
-        r("GET", NET + "/publicIPAddresses", network.list_public_ips, "network"),
-        r("PUT", PIP, network.put_public_ip, "network"),
-        r("GET", PIP, network.get_public_ip, "network"),
-        r("DELETE", PIP, network.delete_public_ip, "network"),
-        r("GET", NET + "/networkInterfaces", network.list_nics, "network"),
-        r("PUT", NIC, network.put_nic, "network"),
-        r("GET", NIC, network.get_nic, "network"),
-        r("DELETE", NIC, network.delete_nic, "network"),
-        r("GET", NETWORK_LOC + "/operations/{operationId}", operations.async_status, "network"),
-        r("GET", NETWORK_LOC + "/operationResults/{operationId}", operations.location_status,
-          "network"),
+        *crud_routes(
+            "compute.image", compute + "/images", "imageName",
+            Crud(images.list_images, images.put_image, images.get_image, images.delete_image),
+            also_listed_at=sub_compute + "/images",
+        ),
+        # network: virtual networks, NSGs, public IPs, NICs, and subnets on their own
+        *(route for kind in network_types
+          for route in crud_routes("network", f"{network}/{kind.collection}", kind.param,
+                                   kind.crud)),
+        *crud_routes(
+            "network", vnet + "/subnets", "subnetName",
+            Crud(vnets.list_subnets, vnets.put_subnet, vnets.get_subnet, vnets.delete_subnet),
+        ),
+        Route("GET", network_loc + "/operations" + OPERATION, operations.async_status,
+              "network"),
+        Route("GET", network_loc + "/operationResults" + OPERATION, operations.location_status,
+              "network"),
     ]  # fmt: skip
 
 

@@ -395,16 +395,8 @@ def list_versions(em: Emulator, req: ArmRequest) -> ArmResponse:
 def delete_version(em: Emulator, req: ArmRequest) -> ArmResponse:
     with em.store.lock:
         _require_image_parent(em, req)
-        res = em.store.get(version_id(req))
-        if res is None:
-            return ArmResponse(204)
-        common.reject_if_busy(res, f"gallery image version '{res.body['name']}'")
-
-        def remove_copies(_op_id: str) -> None:
-            remove_images(em, res)
-
-        return common.delete_with_operation(
-            em, req, res, provider=PROVIDER, style="gallery", work=remove_copies
+        return common.delete_resource(
+            em, req, version_id(req), "gallery image version", common.GALLERY, cleanup=remove_images
         )
 
 
