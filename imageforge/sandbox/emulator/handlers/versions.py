@@ -1,14 +1,12 @@
-"""Gallery image versions (``galleries/{g}/images/{i}/versions/{v}``).
+"""Gallery image versions (``galleries/{g}/images/{i}/versions/{v}``): PUT, PATCH, GET, list,
+DELETE, and Azure's "latest" version in a region.
 
-PUT creates a version from ``storageProfile.source.virtualMachineId`` (a generalized VM of the
-gallery's region, captured through the backend), from another gallery image version id, or
-from a managed image id (``storageProfile.source.id``, an image of the gallery's region that
-must exist, as in Azure; an image captured from a sandbox VM is copied, so the version boots,
-one recorded from a disk is recorded only).
-The publishing region is the gallery's location. PATCH (and PUT of an existing version) may
-change only target regions, replica counts, excludeFromLatest, endOfLifeDate, tags and
-safetyProfile.allowDeletionOfReplicatedLocations. GET with ``$expand=ReplicationStatus`` adds
-replicationStatus; lists page with ``nextLink``.
+PUT creates a version from a VM, another version or a managed image (``versionsource``), with
+a publishing profile that ``versionspec`` validates; replication (``replication``) is the
+long-running operation's work. The publishing region is the gallery's location. PATCH (and
+PUT of an existing version) may change only target regions, replica counts,
+excludeFromLatest, endOfLifeDate, tags and safetyProfile.allowDeletionOfReplicatedLocations.
+GET with ``$expand=ReplicationStatus`` adds replicationStatus; lists page with ``nextLink``.
 """
 
 from __future__ import annotations
@@ -18,13 +16,13 @@ import uuid
 from typing import Any
 
 from imageforge.sandbox.emulator import regions
-from imageforge.sandbox.emulator.armerrors import ArmError, invalid_parameter, not_allowed
+from imageforge.sandbox.emulator.armerrors import invalid_parameter, not_allowed
 from imageforge.sandbox.emulator.context import Emulator
 from imageforge.sandbox.emulator.handlers import (
     common,
     galleries,
-    images,
     replication,
+    versionsource,
     versionspec,
 )
 from imageforge.sandbox.emulator.lro import utc_now
@@ -33,7 +31,6 @@ from imageforge.sandbox.emulator.store import Resource
 
 PROVIDER = "Microsoft.Compute"
 TYPE = galleries.VERSION_TYPE
-_SOURCE = "galleryImageVersion.properties.storageProfile.source"
 
 
 def version_id(req: ArmRequest) -> str:
@@ -56,173 +53,6 @@ def render(res: Resource, *, expand: str | None = None) -> dict[str, Any]:
     if expand and "replicationstatus" in expand.lower():
         body["properties"]["replicationStatus"] = replication.status(res)
     return body
-
-
-# sources ----------------------------------------------------------------------------------
-
-
-def _resolve_source(
-    em: Emulator, storage: Any, image: Resource, location: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(what storageProfile echoes, what the worker needs) for the version's source."""
-    if not isinstance(storage, dict) or not isinstance(storage.get("source"), dict):
-        raise invalid_parameter(
-            "storageProfile.source is required: give virtualMachineId or id.", target=_SOURCE
-        )
-    source = copy.deepcopy(storage["source"])
-    vm_id = source.get("virtualMachineId")
-    other_id = source.get("id")
-    if vm_id and other_id:
-        raise invalid_parameter("Give only one of source.virtualMachineId and source.id.", _SOURCE)
-    if (
-        not vm_id
-        and isinstance(other_id, str)
-        and "/providers/microsoft.compute/virtualmachines/" in other_id.lower()
-    ):
-        vm_id = other_id
-    if vm_id:
-        return source, _vm_source(em, str(vm_id), image, location)
-    if not isinstance(other_id, str) or not other_id:
-        raise invalid_parameter(
-            "storageProfile.source is required: give virtualMachineId or id.", target=_SOURCE
-        )
-    lowered = other_id.lower()
-    if "/providers/microsoft.compute/galleries/" in lowered and "/versions/" in lowered:
-        return source, _version_source(em, other_id, image, location)
-    if "/providers/microsoft.compute/images/" in lowered:
-        return source, _managed_image_source(em, other_id, image, location)
-    raise invalid_parameter(
-        f"The source '{other_id}' is not a virtual machine, gallery image version or managed "
-        "image id.",
-        target=f"{_SOURCE}.id",
-    )
-
-
-def _vm_source(em: Emulator, vm_id: str, image: Resource, location: str) -> dict[str, Any]:
-    vm = em.store.get(vm_id)
-    target = f"{_SOURCE}.virtualMachineId"
-    if vm is None or vm.type.lower() != "microsoft.compute/virtualmachines":
-        raise ArmError(
-            404, "NotFound", f"The source virtual machine '{vm_id}' was not found.", target=target
-        )
-    if vm.properties.get("provisioningState") != "Succeeded":
-        raise invalid_parameter(
-            f"The source virtual machine '{vm.body['name']}' is "
-            f"{vm.properties.get('provisioningState')}; it must be Succeeded.",
-            target=target,
-        )
-    if vm.body["location"] != location:
-        raise invalid_parameter(
-            f"The source virtual machine '{vm.body['name']}' is in '{vm.body['location']}'; "
-            f"it must be in the image version's region '{location}'.",
-            target=target,
-        )
-    facts = vm.internal
-    _match_definition(
-        image,
-        os_type=facts["osType"],
-        os_state="Generalized" if facts.get("generalized") else "Specialized",
-        generation=facts["hyperVGeneration"],
-        what=f"source virtual machine '{vm.body['name']}'",
-    )
-    return {"kind": "vm", "vmId": vm.id, "vmKey": facts["vmKey"]}
-
-
-def _version_source(em: Emulator, source_id: str, image: Resource, location: str) -> dict[str, Any]:
-    other = em.store.get(source_id)
-    if other is None or other.type.lower() != TYPE.lower():
-        raise ArmError(
-            404,
-            "NotFound",
-            f"The source image version '{source_id}' was not found.",
-            target=f"{_SOURCE}.id",
-        )
-    state = other.internal.get("regions", {}).get(location, {}).get("state")
-    if state != "Completed":
-        raise invalid_parameter(
-            f"The source image version '{source_id}' is not replicated to '{location}'.",
-            target=f"{_SOURCE}.id",
-        )
-    parent = em.store.get(source_id.rsplit("/versions/", 1)[0])
-    if parent is not None:
-        _match_definition(
-            image,
-            os_type=parent.properties["osType"],
-            os_state=parent.properties["osState"],
-            generation=parent.properties.get("hyperVGeneration", "V1"),
-            what=f"source image version '{other.body['name']}'",
-        )
-    return {
-        "kind": "version",
-        "id": other.id,
-        "blob": other.internal["blob"],
-        "captured": other.internal.get("captured", True),
-    }
-
-
-def _managed_image_source(
-    em: Emulator, source_id: str, image: Resource, location: str
-) -> dict[str, Any]:
-    target = f"{_SOURCE}.id"
-    managed = em.store.get(source_id)
-    if managed is None or managed.type.lower() != images.TYPE.lower():
-        raise ArmError(
-            404, "NotFound", f"The source managed image '{source_id}' was not found.", target=target
-        )
-    name = managed.body["name"]
-    if managed.properties.get("provisioningState") != "Succeeded":
-        raise invalid_parameter(
-            f"The source managed image '{name}' is "
-            f"{managed.properties.get('provisioningState')}; it must be Succeeded.",
-            target=target,
-        )
-    if managed.body["location"] != location:
-        raise invalid_parameter(
-            f"The source managed image '{name}' is in '{managed.body['location']}'; it must be "
-            f"in the image version's region '{location}'.",
-            target=target,
-        )
-    facts = managed.internal
-    _match_definition(
-        image,
-        os_type=facts["osType"],
-        os_state=facts["osState"],
-        generation=facts["hyperVGeneration"],
-        what=f"source managed image '{name}'",
-    )
-    return {
-        "kind": "managed-image",
-        "id": managed.id,
-        "blob": facts.get("blob"),
-        "captured": bool(facts.get("captured")),
-    }
-
-
-def _match_definition(
-    image: Resource, *, os_type: str, os_state: str, generation: str, what: str
-) -> None:
-    props = image.properties
-    name = image.body["name"]
-    if os_type.lower() != props["osType"].lower():
-        raise invalid_parameter(
-            f"The OS type of the {what} ({os_type}) does not match the osType of gallery image "
-            f"'{name}' ({props['osType']}).",
-            target=_SOURCE,
-        )
-    if os_state.lower() != props["osState"].lower():
-        raise invalid_parameter(
-            f"The {what} is {os_state}, but gallery image '{name}' has osState "
-            f"{props['osState']}"
-            + (": generalize the VM first." if os_state == "Specialized" else "."),
-            target=_SOURCE,
-        )
-    wanted = props.get("hyperVGeneration", "V1")
-    if generation.upper() != wanted.upper():
-        raise invalid_parameter(
-            f"The Hyper-V generation of the {what} ({generation}) does not match the "
-            f"hyperVGeneration of gallery image '{name}' ({wanted}).",
-            target=_SOURCE,
-        )
 
 
 # handlers ---------------------------------------------------------------------------------
@@ -249,7 +79,8 @@ def put_version(em: Emulator, req: ArmRequest) -> ArmResponse:
         publishing = versionspec.normalize_publishing(props.get("publishingProfile"), location)
         publishing["publishedDate"] = utc_now()
         safety = versionspec.normalize_safety(props.get("safetyProfile"))
-        echo, source = _resolve_source(em, props.get("storageProfile"), image, location)
+        storage_given = props.get("storageProfile")
+        echo, source = versionsource.resolve_source(em, storage_given, image, location)
         storage = copy.deepcopy(props["storageProfile"])
         storage["source"] = echo
         disk = storage.get("osDiskImage") if isinstance(storage.get("osDiskImage"), dict) else {}
@@ -283,19 +114,7 @@ def put_version(em: Emulator, req: ArmRequest) -> ArmResponse:
             "osType": image.properties["osType"],
             "hyperVGeneration": image.properties.get("hyperVGeneration", "V1"),
         }
-        em.store.put(res)
-        return em.ops.start(
-            req,
-            provider=PROVIDER,
-            location=location,
-            resource_id=rid,
-            work=replication.worker(em, rid),
-            on_failure=replication.on_failure(em, rid),
-            status=201,
-            body=render(res),
-            style="gallery",
-            op_id=op_id,
-        )
+        return _replicate(em, req, res, status=201)
 
 
 def patch_version(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -364,8 +183,13 @@ def _update(
     if full or "tags" in body:
         res.body["tags"] = common.tags_of(body)
     res.properties["provisioningState"] = "Updating"
-    op_id = str(uuid.uuid4())
-    res.internal["op"] = op_id
+    res.internal["op"] = str(uuid.uuid4())
+    return _replicate(em, req, res, status=200)
+
+
+def _replicate(em: Emulator, req: ArmRequest, res: Resource, *, status: int) -> ArmResponse:
+    """Store ``res`` and answer with its operation ``internal["op"]``, whose work is the
+    replication worker (capture, copies to pending regions, removal of dropped ones)."""
     em.store.put(res)
     return em.ops.start(
         req,
@@ -374,10 +198,10 @@ def _update(
         resource_id=res.id,
         work=replication.worker(em, res.id),
         on_failure=replication.on_failure(em, res.id),
-        status=200,
+        status=status,
         body=render(res),
         style="gallery",
-        op_id=op_id,
+        op_id=res.internal["op"],
     )
 
 
