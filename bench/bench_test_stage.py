@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imageforge import verify  # noqa: E402
+from imageforge import hostspec, junit, verify  # noqa: E402
 from imageforge.config import load_image_file  # noqa: E402
 
 _RUN = re.compile(r"RUN CommandResult\(.*?command=(b'(?:[^'\\]|\\.)*'|b\"(?:[^\"\\]|\\.)*\")")
@@ -74,7 +74,7 @@ def run(vm, image_file: Path, version: str, report: Path, config: Path | None): 
     )
     wall = time.perf_counter() - started
     os.environ.pop("PYTEST_ADDOPTS", None)
-    if result.exit_code != verify.EXIT_PASSED:
+    if result.exit_code != junit.EXIT_PASSED:
         raise SystemExit(f"the suite did not pass ({result.reason or result.failures}): {report}")
     commands = [ast.literal_eval(m).decode() for m in _RUN.findall(log.read_text())]
     return suite_seconds(result.junit_path), wall, result.passed, commands
@@ -118,7 +118,7 @@ def main() -> int:
         scratch = Path(tmp)
         old_config = scratch / "ssh_config.old"
         with testvm.deploy_test_vm(session, image, version, run_id="bench-test-stage") as vm:
-            old_config.write_text(verify.ssh_config_text(vm.ssh_key_path, scratch / "kh"))
+            old_config.write_text(hostspec.ssh_config_text(vm.ssh_key_path, scratch / "kh"))
             print(f"debian-12 {version}, test VM {vm.host}:{vm.port}")
             print(f"{'run':>3}  {'suite':>8}  {'wall':>7}  {'old suite':>9}  {'replay':>7}  ratio")
             for index in range(1, args.runs + 1):

@@ -1,7 +1,8 @@
 """Package inventories of tested images, and what changed between two versions.
 
 The inventory of a version is collected from its test VM through a Testinfra host (the same
-connection the suite used) and written as ``reports/<image>/<version>/inventory.json``:
+connection the suite used) and written as ``reports/<image>/<version>/inventory.json``
+(``imageforge.reports``):
 
     {"os": "linux", "packages": {"openssh-server": "1:9.2p1-2+deb12u3", ...}, "features": []}
 
@@ -25,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from imageforge import reports
 from imageforge.errors import VerifyError
+from imageforge.hostspec import parse_host_spec, redact_host_spec
 
 LINUX_QUERY = "dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\n'"
 
@@ -169,9 +172,7 @@ def collect_from_spec(
     The WinRM password is handed to the backend directly, never through the spec; ``winrm_ca``
     (a PEM file) is the one certificate the host's TLS is verified against.
     """
-    import testinfra
-
-    from imageforge.verify import parse_host_spec, redact_host_spec
+    import testinfra  # heavy: loaded when an inventory is collected, not at import
 
     spec = parse_host_spec(host_spec)
     shown = redact_host_spec(host_spec)
@@ -206,7 +207,7 @@ def collect_from_spec(
 
 def inventory_path_for(reports_root: Path, image: str, version: str) -> Path:
     """reports/<image>/<version>/inventory.json"""
-    return reports_root / image / version / "inventory.json"
+    return reports.report_dir(reports_root, image, version) / reports.INVENTORY
 
 
 def write_inventory(inventory: Inventory, path: Path) -> Path:

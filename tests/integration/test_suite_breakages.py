@@ -19,7 +19,7 @@ import paramiko
 import pytest
 from e2e_helpers import E2eSandbox, built_version, junit_outcomes, module_sandbox, not_passed
 
-from imageforge import verify
+from imageforge import junit, verify
 from imageforge.azure import testvm
 from imageforge.azure.testvm import TestVm
 
@@ -146,7 +146,7 @@ def shell(vm: TestVm) -> Iterator[Shell]:
     connection.close()
 
 
-def run_suite(box: E2eSandbox, vm: TestVm, version: str, report_dir: Path) -> verify.SuiteResult:
+def run_suite(box: E2eSandbox, vm: TestVm, version: str, report_dir: Path) -> junit.SuiteResult:
     return verify.run_suite(
         f"ssh://{vm.username}@{vm.host}:{vm.port}",
         os="linux",
@@ -169,7 +169,7 @@ def test_the_suite_shares_one_ssh_connection_and_closes_it(box, vm, version, tmp
     import subprocess
 
     result = run_suite(box, vm, version, tmp_path)
-    assert result.exit_code == verify.EXIT_PASSED
+    assert result.exit_code == junit.EXIT_PASSED
     masters = subprocess.run(
         ["pgrep", "-af", f"ssh.*{vm.host}"], capture_output=True, text=True
     ).stdout.splitlines()
@@ -180,7 +180,7 @@ def test_the_good_version_passes_every_check(box, vm, version, tmp_path):
     result = run_suite(box, vm, version, tmp_path)
     outcomes = junit_outcomes(result.junit_path)
     assert not_passed(outcomes) == {}
-    assert result.exit_code == verify.EXIT_PASSED
+    assert result.exit_code == junit.EXIT_PASSED
     assert (result.passed, result.failed, result.errors) == (len(outcomes), 0, 0)
     assert result.passed > 0
 
@@ -201,7 +201,7 @@ def test_a_breakage_fails_exactly_its_checks(box, vm, shell, version, tmp_path, 
     for expected in breakage.expected:
         assert expected in outcomes, f"{expected} was not run (ran: {sorted(outcomes)})"
     assert not_passed(outcomes) == dict.fromkeys(breakage.expected, "failed")
-    assert result.exit_code == verify.EXIT_FAILED
+    assert result.exit_code == junit.EXIT_FAILED
     assert (result.passed, result.failed, result.errors) == (
         len(outcomes) - len(breakage.expected),
         len(breakage.expected),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imageforge import verify
+from imageforge import hostspec, junit, verify
 from imageforge.errors import VerifyError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def make_suite(root: Path, body: str) -> Path:
     return root
 
 
-def run_tiny(tmp_path: Path, body: str, lines: list[str], **kwargs) -> verify.SuiteResult:
+def run_tiny(tmp_path: Path, body: str, lines: list[str], **kwargs) -> junit.SuiteResult:
     root = make_suite(tmp_path / "repo", body)
     return verify.run_suite(
         "local://",
@@ -70,12 +70,12 @@ def run_tiny(tmp_path: Path, body: str, lines: list[str], **kwargs) -> verify.Su
     ],
 )
 def test_redact_host_spec(spec, shown):
-    assert verify.redact_host_spec(spec) == shown
+    assert hostspec.redact_host_spec(spec) == shown
 
 
 def test_a_password_in_the_spec_is_refused_without_showing_it():
     with pytest.raises(VerifyError) as err:
-        verify.parse_host_spec(f"winrm://admin:{SECRET}@10.0.0.4:5986")
+        hostspec.parse_host_spec(f"winrm://admin:{SECRET}@10.0.0.4:5986")
     assert SECRET not in str(err.value)
     assert "IMAGEFORGE_WINRM_PASSWORD" in str(err.value)
 
@@ -91,11 +91,11 @@ def test_a_password_in_the_spec_is_refused_without_showing_it():
 )
 def test_unusable_specs_are_refused(spec, message):
     with pytest.raises(VerifyError, match=message):
-        verify.parse_host_spec(spec)
+        hostspec.parse_host_spec(spec)
 
 
 def test_parse_host_spec():
-    spec = verify.parse_host_spec("winrm://admin@10.0.0.4:5986?no_verify_ssl=true")
+    spec = hostspec.parse_host_spec("winrm://admin@10.0.0.4:5986?no_verify_ssl=true")
     assert (spec.scheme, spec.user, spec.host, spec.port) == ("winrm", "admin", "10.0.0.4", 5986)
     assert spec.query == {"no_verify_ssl": "true"}
 
@@ -141,7 +141,7 @@ def test_pytest_argv_for_paramiko_accepts_new_host_keys():
 
 
 def test_ssh_config_accepts_new_host_keys_into_a_per_run_file(tmp_path):
-    text = verify.ssh_config_text(tmp_path / "id", tmp_path / "known_hosts")
+    text = hostspec.ssh_config_text(tmp_path / "id", tmp_path / "known_hosts")
     assert "StrictHostKeyChecking accept-new" in text
     assert f"UserKnownHostsFile {tmp_path / 'known_hosts'}" in text
     assert f"IdentityFile {tmp_path / 'id'}" in text
@@ -149,10 +149,10 @@ def test_ssh_config_accepts_new_host_keys_into_a_per_run_file(tmp_path):
 
 
 def test_ssh_config_multiplexes_through_the_runs_own_directory(tmp_path):
-    text = verify.ssh_config_text(None, tmp_path / "known_hosts", control_dir=tmp_path)
+    text = hostspec.ssh_config_text(None, tmp_path / "known_hosts", control_dir=tmp_path)
     assert "ControlMaster auto" in text
     assert f"ControlPath {tmp_path}/cm-%C" in text  # %C: a hash, short enough for a socket
-    assert "ControlPath" not in verify.ssh_config_text(None, tmp_path / "known_hosts")
+    assert "ControlPath" not in hostspec.ssh_config_text(None, tmp_path / "known_hosts")
 
 
 def recording_runner(calls, junit: str | None = None, rc: int = 0):
@@ -206,7 +206,7 @@ def test_ssh_run_gets_a_generated_config_and_identity(tmp_path, echo_lines):
     assert f"--ssh-identity-file={identity}" in call["argv"]
     assert "IMAGEFORGE_WINRM_PASSWORD" not in call["env"]
     assert (result.passed, result.failed, result.errors, result.skipped) == (1, 1, 2, 1)
-    assert result.exit_code == verify.EXIT_FAILED
+    assert result.exit_code == junit.EXIT_FAILED
     assert result.failures == ("t::fails", "t::errs", "t::both")
 
 
@@ -233,7 +233,7 @@ def test_winrm_password_travels_only_in_the_environment(tmp_path, monkeypatch, e
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["host"] == (
         "winrm://admin@10.0.0.4:5986?no_verify_ssl=true"
     )
-    assert result.exit_code == verify.EXIT_FAILED
+    assert result.exit_code == junit.EXIT_FAILED
 
 
 def test_winrm_without_a_password_cannot_run(tmp_path, monkeypatch):
@@ -262,7 +262,7 @@ def test_real_winrm_run_never_shows_the_password(tmp_path, monkeypatch, echo_lin
         report_dir=tmp_path / "r",
         echo=echo_lines.append,
     )
-    assert result.exit_code == verify.EXIT_NOT_RUN
+    assert result.exit_code == junit.EXIT_NOT_RUN
     assert result.errors > 0 and result.passed == 0
     out, err = capfd.readouterr()
     assert SECRET not in out + err
@@ -277,7 +277,7 @@ def test_real_winrm_run_never_shows_the_password(tmp_path, monkeypatch, echo_lin
 def test_parse_junit_counts_each_testcase_once(tmp_path):
     path = tmp_path / "junit.xml"
     path.write_text(JUNIT)
-    counts = verify.parse_junit(path)
+    counts = junit.parse_junit(path)
     assert (counts.passed, counts.failed, counts.errors, counts.skipped) == (1, 1, 2, 1)
 
 
@@ -285,10 +285,10 @@ def test_parse_junit_of_a_broken_file_is_a_verify_error(tmp_path):
     path = tmp_path / "junit.xml"
     path.write_text("<testsuites>")
     with pytest.raises(VerifyError, match="cannot read JUnit report"):
-        verify.parse_junit(path)
+        junit.parse_junit(path)
 
 
-C = verify.JUnitCounts
+C = junit.JUnitCounts
 
 
 @pytest.mark.parametrize(
@@ -309,9 +309,9 @@ C = verify.JUnitCounts
     ],
 )
 def test_exit_code_mapping(rc, counts, expected):
-    code, reason = verify.exit_code_for(rc, counts)
+    code, reason = junit.exit_code_for(rc, counts)
     assert code == expected
-    assert bool(reason) == (expected == verify.EXIT_NOT_RUN)
+    assert bool(reason) == (expected == junit.EXIT_NOT_RUN)
 
 
 # --- real runs of tiny suites against local:// ---------------------------------------------
@@ -366,7 +366,7 @@ def test_failures_are_exit_1_and_named(tmp_path, echo_lines):
         echo_lines,
     )
     assert (result.passed, result.failed, result.errors, result.skipped) == (1, 1, 1, 1)
-    assert result.exit_code == verify.EXIT_FAILED
+    assert result.exit_code == junit.EXIT_FAILED
     assert any("test_fails" in name for name in result.failures)
     assert "FAILED" in echo_lines[0]
 
@@ -389,13 +389,13 @@ def test_every_test_erroring_is_exit_2(tmp_path, echo_lines):
         """,
         echo_lines,
     )
-    assert result.exit_code == verify.EXIT_NOT_RUN
+    assert result.exit_code == junit.EXIT_NOT_RUN
     assert "every test errored" in result.reason
 
 
 def test_an_empty_suite_is_exit_2(tmp_path, echo_lines):
     result = run_tiny(tmp_path, "X = 1\n", echo_lines)
-    assert result.exit_code == verify.EXIT_NOT_RUN
+    assert result.exit_code == junit.EXIT_NOT_RUN
     assert result.reason == "no tests were collected"
     assert "NOT RUN" in echo_lines[0]
 
@@ -411,7 +411,7 @@ def test_a_runner_that_writes_no_junit_is_exit_2(tmp_path):
         runner=recording_runner([], junit=None, rc=4),
         echo=lambda line: None,
     )
-    assert result.exit_code == verify.EXIT_NOT_RUN and result.digest == ""
+    assert result.exit_code == junit.EXIT_NOT_RUN and result.digest == ""
     assert "without a JUnit report" in result.reason
 
 
@@ -449,6 +449,6 @@ def test_the_real_linux_suite_runs_against_this_machine(tmp_path, echo_lines):
         echo=echo_lines.append,
     )
     assert result.errors == 0, result.failures
-    assert result.exit_code in (verify.EXIT_PASSED, verify.EXIT_FAILED)
+    assert result.exit_code in (junit.EXIT_PASSED, junit.EXIT_FAILED)
     assert result.passed + result.failed + result.skipped > 20
     assert result.inventory_path is not None and result.inventory_path.is_file()
