@@ -4,6 +4,9 @@ Generated on first start under ``<state>/tls/``: ``ca.pem`` (what clients trust 
 ``connection_verify``), ``ca-key.pem``, ``server.pem`` and ``server-key.pem``. The server
 certificate names ``localhost`` and ``127.0.0.1``. The CA survives restarts so clients that
 already trust it keep working; the server certificate is renewed when it nears expiry.
+
+``cryptography`` is imported inside the functions that use it: it takes tens of milliseconds,
+and most importers of this module (the harness, ``invoke sandbox.*``) only need the paths.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from cryptography.x509 import CertificateBuilder, Name
 
 CA_DAYS = 3650
 SERVER_DAYS = 365
@@ -65,13 +73,48 @@ def _write_public(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
+def _key_pem(key: EllipticCurvePrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
+    )
+
+
+def _builder(
+    subject: Name, issuer: Name, key: EllipticCurvePrivateKey, days: int, *, ca: bool
+) -> CertificateBuilder:
+    """A certificate for ``key`` valid from five minutes ago for ``days``: a CA's (it signs
+    certificates and CRLs, none below it may) or an end entity's."""
+    from cryptography import x509
+
+    now = _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
     )
 
 
@@ -88,33 +131,7 @@ def _write_ca(files: TlsFiles) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, "imageforge sandbox local CA"),
         ]
     )
-    now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = _builder(name, name, key, CA_DAYS, ca=True).sign(key, hashes.SHA256())
     _write_private(files.ca_key, _key_pem(key))
     _write_public(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
     files.server_cert.unlink(missing_ok=True)
@@ -141,15 +158,9 @@ def _write_server_cert(files: TlsFiles) -> None:
     ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+        _builder(subject, ca_cert.subject, key, SERVER_DAYS, ca=False)
         .add_extension(
             x509.SubjectAlternativeName(
                 [
@@ -159,23 +170,7 @@ def _write_server_cert(files: TlsFiles) -> None:
             ),
             critical=False,
         )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
             critical=False,

@@ -27,7 +27,7 @@ from imageforge.sandbox.emulator.store import Resource
 def find_subnet(vnet: Resource, name: str) -> dict[str, Any] | None:
     for subnet in vnet.properties.get("subnets", []):
         if subnet["name"].lower() == name.lower():
-            return subnet  # type: ignore[no-any-return]
+            return subnet
     return None
 
 
