@@ -13,12 +13,12 @@ VMs have new host keys every time; its shared connection ends with ``stop_ssh_ma
 
 from __future__ import annotations
 
-import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imageforge.errors import VerifyError
+from imageforge.errors import ToolError, VerifyError
+from imageforge.process import SubprocessRunner
 
 #: The environment variable that carries the WinRM password to the suite (and the inventory).
 WINRM_PASSWORD_ENV = "IMAGEFORGE_WINRM_PASSWORD"
@@ -140,6 +140,6 @@ def stop_ssh_master(config_path: Path, spec: HostSpec) -> None:
         argv += ["-l", spec.user]
     argv.append(spec.host)
     try:
-        subprocess.run(argv, capture_output=True, timeout=SSH_EXIT_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        SubprocessRunner(grace=2.0, guard=False)(argv, timeout=SSH_EXIT_TIMEOUT, echo=False)
+    except ToolError:  # no ssh here: then there is no master either
         pass

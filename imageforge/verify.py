@@ -1,10 +1,12 @@
 """Run an image's Testinfra suite against a host and keep the evidence.
 
 ``run_suite`` runs ``<repo_root>/tests/image/<os>`` with pytest in a child process of the
-current interpreter. It passes the host spec with ``--hosts`` (the suites never name hosts) and
-the run's context with the ``--imageforge-*`` options of tests/image/conftest.py, and writes
-the evidence under the report directory (``imageforge.reports``): junit.xml, pytest.log,
-summary.json and, when collected, inventory.json (``imageforge.inventory``).
+current interpreter, from ``repo_root``, through ``imageforge.process`` (the guard that stops
+the suite if imageforge dies, a timeout, output teed to the console and pytest.log with secrets
+redacted). It passes the host spec with ``--hosts`` (the suites never name hosts) and the run's
+context with the ``--imageforge-*`` options of tests/image/conftest.py, and writes the evidence
+under the report directory (``imageforge.reports``): junit.xml, pytest.log, summary.json and,
+when collected, inventory.json (``imageforge.inventory``).
 
 Exit codes and results: ``imageforge.junit``. Host specs, their redaction and the per-run
 ssh_config: ``imageforge.hostspec``. A WinRM password travels to the suite in the environment
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from imageforge import inventory, reports
-from imageforge.errors import ImageforgeError, VerifyError
+from imageforge.errors import ImageforgeError, ToolError, VerifyError
 from imageforge.hostspec import (
     SSH_SCHEMES,
     WINRM_CA_ENV,
@@ -36,38 +37,41 @@ from imageforge.hostspec import (
     stop_ssh_master,
 )
 from imageforge.junit import SuiteResult, suite_result
+from imageforge.process import ProcessRunner, SubprocessRunner
 
 OS_SUITES = {"linux": "tests/image/linux", "windows": "tests/image/windows"}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: (argv, env, log_path) -> return code. The default runs the process, streaming its output
-#: to the console and to log_path.
+#: How long one suite run may take before it is stopped (seconds; ``run_suite(timeout=...)``).
+SUITE_TIMEOUT = 3600.0
+#: How long pytest gets after the SIGINT of a timeout (it writes its report) before SIGKILL.
+SUITE_GRACE = 15.0
+
+#: (argv, env, log_path) -> return code: runs pytest, its output going to log_path. The
+#: default (``process_runner``) runs it through imageforge.process; tests inject their own.
 Runner = Callable[[Sequence[str], Mapping[str, str], Path], int]
 
 
-def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
-    """Run argv from the repository root, streaming its output to the console and log_path."""
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-        )
-    except OSError as err:
-        raise VerifyError(f"cannot start pytest: {err}") from None
-    with proc, log_path.open("w", encoding="utf-8") as log:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()  # a CI log shows the suite's progress as it happens
-            log.write(line)
-        return proc.wait()
+def process_runner(
+    *, cwd: Path, timeout: float, what: str, programs: ProcessRunner | None = None
+) -> Runner:
+    """A Runner on ``programs`` (default: a guarded ``SubprocessRunner``) from ``cwd``: a run
+    longer than ``timeout`` is stopped and is a VerifyError naming ``what``."""
+    run = programs or SubprocessRunner(grace=SUITE_GRACE)
+
+    def runner(argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
+        try:
+            done = run(argv, cwd=cwd, env=env, log_path=log_path, timeout=timeout)
+        except ToolError as err:
+            raise VerifyError(f"cannot start pytest: {err}") from None
+        if done.timed_out:
+            raise VerifyError(
+                f"{what} timed out after {timeout:g}s and was stopped (its output: {log_path})"
+            )
+        return done.returncode
+
+    return runner
 
 
 def pytest_argv(
@@ -132,6 +136,7 @@ def run_suite(
     runner: Runner | None = None,
     echo: Callable[[str], None] = print,
     repo_root: Path = REPO_ROOT,
+    timeout: float = SUITE_TIMEOUT,
 ) -> SuiteResult:
     """Run the ``os`` suite of ``repo_root`` against ``host_spec``; write the evidence under
     ``report_dir`` (``reports.report_dir``).
@@ -140,8 +145,9 @@ def run_suite(
     the suite in the environment only. ``winrm_certificate`` (PEM) is the only certificate the
     host's TLS is then verified against (else IMAGEFORGE_WINRM_CA, a PEM file, else the system's
     CAs); certificate validation is never turned off. Raises VerifyError for arguments that
-    cannot work (bad spec, unknown os, missing image file, identity or suite); a suite that ran
-    but could not test the image is a result with exit_code 2.
+    cannot work (bad spec, unknown os, missing image file, identity or suite) and for a suite
+    that ran longer than ``timeout`` seconds (it is stopped); a suite that ran but could not
+    test the image is a result with exit_code 2.
     """
     if os not in OS_SUITES:
         raise VerifyError(f"unknown os {os!r} (expected one of {', '.join(OS_SUITES)})")
@@ -164,7 +170,7 @@ def run_suite(
     summary_path = report_dir / reports.SUMMARY
     for stale in (junit_path, summary_path):  # the evidence is this run's or none
         stale.unlink(missing_ok=True)
-    run = runner or subprocess_runner
+    run = runner or process_runner(cwd=root, timeout=timeout, what=f"the {os} suite on {shown}")
     started = datetime.now(UTC)
     t0 = time.monotonic()
 
