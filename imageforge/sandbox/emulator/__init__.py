@@ -8,9 +8,16 @@ by a ``MachineBackend`` (imageforge.sandbox.backend). Start one with
 ``python -m imageforge.sandbox.emulator``, ``imageforge.sandbox.harness.running_emulator()``
 (tests) or ``imageforge.sandbox.control.up()`` (``invoke sandbox.up``).
 
-Modules: config (settings), server (process), app (HTTP pipeline), admin (``/_sandbox/``),
-faults, stats, lro (long-running operations), store (SQLite), routing, apiversions, regions,
-certs, armerrors, handlers/ (one module per resource family).
+Modules, from the process down:
+
+- ``__main__`` (command line), ``server`` (one process: TLS, state, backend, uvicorn),
+  ``backends`` (the machine backend by name), ``config`` (settings), ``certs`` (local CA);
+- ``app`` (the HTTP pipeline: auth, admin, faults, api-versions, dispatch), ``admin``
+  (``/_sandbox/``), ``faults``, ``stats``, ``apiversions``, ``routing`` (route table, CRUD
+  routes), ``messages`` (request/response), ``armerrors`` (ARM's error envelope);
+- ``context`` (``Emulator``: what the handlers share), ``lro`` (long-running operations),
+  ``store`` (SQLite), ``regions``, ``vmsizes``;
+- ``handlers/``: the resource handlers and the route table (see its package docstring).
 """
 
 from __future__ import annotations

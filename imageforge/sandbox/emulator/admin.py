@@ -8,6 +8,8 @@
     DELETE /_sandbox/faults         clear every rule -> 204
     GET    /_sandbox/stats          counters and the request log (see stats.py)
     DELETE /_sandbox/stats          reset counters and log -> 204
+    POST   /_sandbox/marketplace    {publisher, offer, sku, version?}: a newer sandbox
+                                    marketplace version -> 201 (handlers/marketplace.py)
 
 A fault rule is described in faults.py.
 """

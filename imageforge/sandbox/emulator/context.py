@@ -1,4 +1,9 @@
-"""``Emulator``: the state one server process shares between its handlers."""
+"""``Emulator``: the state one server process shares between its handlers.
+
+Configuration, the SQLite store, long-running operations, faults, request stats, the machine
+backend, and the loopback addresses VMs get. It knows nothing of the handlers: the app gives it
+``read_resource`` and the server resumes interrupted work (``handlers.restart``).
+"""
 
 from __future__ import annotations
 

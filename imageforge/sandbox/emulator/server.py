@@ -1,4 +1,4 @@
-"""Run one emulator: certificates, state, backend, then uvicorn over HTTPS.
+"""Run one emulator: certificates, state, backend, resumed work, then uvicorn over HTTPS.
 
 The listening socket is bound before uvicorn starts, so with ``port=0`` the kernel picks a
 free port and nothing can take it in between; the chosen address is written to

@@ -1,4 +1,6 @@
-"""Helpers every resource handler uses: ids, lookups, validation, rendering, paging."""
+"""Helpers every resource handler uses: ids, lookups, validation, rendering, paging, and the
+long-running PUT and DELETE of resources whose work is bookkeeping (``put_with_operation``,
+``delete_resource``), answered with the monitors of a ``Provider``."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ Resources point at each other by ``{"id": ...}`` references; the emulator keeps 
 from __future__ import annotations
 
 import copy
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,12 +132,10 @@ class NetworkType:
                 res = existing
                 res.body["tags"] = common.tags_of(body)
             else:
+                # the id as the group is spelled when it was created
+                name = req.param(self.param)
                 rid = common.provider_id(
-                    req.subscription,
-                    group.body["name"],
-                    PROVIDER,
-                    self.collection,
-                    common.id_name(rid),
+                    req.subscription, group.body["name"], PROVIDER, self.collection, name
                 )
                 tags = common.tags_of(body)
                 res = Resource(
@@ -145,10 +144,10 @@ class NetworkType:
                 res.properties["resourceGuid"] = str(uuid.uuid4())
             self.build(em, req, res, props)
             res.body["etag"] = etag()
+            shown = functools.partial(self.render, em)
             return common.put_with_operation(
-                em, req, res, common.NETWORK, created=existing is None,
-                render=lambda r: self.render(em, r),
-            )  # fmt: skip
+                em, req, res, common.NETWORK, created=existing is None, render=shown
+            )
 
     def get(self, em: Emulator, req: ArmRequest) -> ArmResponse:
         group = req.param("resourceGroupName")
