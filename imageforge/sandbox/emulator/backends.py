@@ -1,7 +1,7 @@
 """Build the ``MachineBackend`` an emulator runs with, by name.
 
 ``inert`` is imageforge.sandbox.backend.InertBackend (ARM bookkeeping only); ``chroot`` is
-imageforge.sandbox.machines.ChrootBackend (chroots, overlay layers and a host key pool).
+imageforge.sandbox.machines.chroot.ChrootBackend (chroots, overlay layers and a host key pool).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imageforge.sandbox.backend import InertBackend, MachineBackend
-from imageforge.sandbox.machines import ChrootBackend
+from imageforge.sandbox.machines.chroot import ChrootBackend
 from imageforge.sandbox.machines.hostkeys import SIZE
 
 DEFAULT_CACHE_DIR = Path("~/.cache/imageforge/rootfs")
