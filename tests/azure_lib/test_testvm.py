@@ -20,7 +20,7 @@ import pytest
 from azure_helpers import REPO, load_image, new_session
 
 from imageforge import tags
-from imageforge.azure import gallery, lifecycle, testvm
+from imageforge.azure import gallery, lifecycle, testvm, vmaccess, vmbodies
 from imageforge.azure.clients import Session
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError, ConfigError, SandboxError, VersionError
@@ -205,17 +205,17 @@ def test_windows_cannot_run_in_the_sandbox(session):
 
 def test_windows_password_and_body_keep_the_secret_in_one_place():
     windows = load_image("windows-2022")
-    password = testvm.generate_password()
+    password = vmaccess.generate_password()
     assert len(password) == 24
     assert any(c.isupper() for c in password) and any(c.islower() for c in password)
     assert any(c.isdigit() for c in password) and any(not c.isalnum() for c in password)
-    assert testvm.generate_password() != password
-    plan = testvm._Plan(
+    assert vmaccess.generate_password() != password
+    plan = vmbodies.VmPlan(
         purpose="test", run_id="w", image=windows, region="westeurope", vm_size="Standard_B2s",
         username="imageforge", image_reference={"id": "/x"}, allowed_source=None,
         subnet_id=None, reach_timeout=None, wait=False,
     )  # fmt: skip
-    body = testvm.vm_body(
+    body = vmbodies.vm_body(
         plan, "/nic", {"location": "westeurope", "tags": {"a": "b"}}, None, password
     )
     text = json.dumps(body)
@@ -228,19 +228,19 @@ def test_windows_password_and_body_keep_the_secret_in_one_place():
 
 
 def test_who_may_connect(monkeypatch, arm):
-    monkeypatch.delenv(testvm.ALLOWED_SOURCE_ENV, raising=False)
+    monkeypatch.delenv(vmaccess.ALLOWED_SOURCE_ENV, raising=False)
     with new_session(arm) as sandbox:
-        assert testvm._source(sandbox, None, None) == "127.0.0.1/32"
+        assert vmaccess.nsg_source(sandbox, None, None) == "127.0.0.1/32"
         azure = dataclasses.replace(sandbox, target="azure")
         with pytest.raises(ConfigError) as caught:
-            testvm._source(azure, None, None)
+            vmaccess.nsg_source(azure, None, None)
         assert "IMAGEFORGE_TEST_ALLOWED_SOURCE" in str(caught.value)
-        assert testvm._source(azure, None, "/subnets/default") == "VirtualNetwork"
-        assert testvm._source(azure, "203.0.113.7", None) == "203.0.113.7/32"
-        monkeypatch.setenv(testvm.ALLOWED_SOURCE_ENV, "198.51.100.0/24")
-        assert testvm._source(azure, None, None) == "198.51.100.0/24"
+        assert vmaccess.nsg_source(azure, None, "/subnets/default") == "VirtualNetwork"
+        assert vmaccess.nsg_source(azure, "203.0.113.7", None) == "203.0.113.7/32"
+        monkeypatch.setenv(vmaccess.ALLOWED_SOURCE_ENV, "198.51.100.0/24")
+        assert vmaccess.nsg_source(azure, None, None) == "198.51.100.0/24"
         with pytest.raises(ConfigError, match="not an IP address or CIDR"):
-            testvm._source(azure, "my-laptop", None)
+            vmaccess.nsg_source(azure, "my-laptop", None)
 
 
 # a run killed outright ----------------------------------------------------------------------

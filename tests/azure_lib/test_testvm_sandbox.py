@@ -14,7 +14,7 @@ import pytest
 from azure_helpers import load_image, new_session
 
 from imageforge import tags
-from imageforge.azure import gallery, testvm
+from imageforge.azure import gallery, testvm, vmaccess
 from imageforge.azure.testvm import TestVm
 from imageforge.sandbox.harness import EmulatorHandle, running_emulator
 
@@ -90,7 +90,7 @@ def test_only_the_runs_key_logs_in(machines, tmp_path):
                         vm.host, port=vm.port, username=vm.username, password=GUESSED,
                         allow_agent=False, look_for_keys=False, timeout=15,
                     )  # fmt: skip
-            other_path, _ = testvm.generate_key(tmp_path, "someone-else")
+            other_path, _ = vmaccess.generate_key(tmp_path, "someone-else")
             other = paramiko.Ed25519Key.from_private_key_file(str(other_path))
             with pytest.raises(paramiko.AuthenticationException):
                 with paramiko.SSHClient() as client:

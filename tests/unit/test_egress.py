@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from helpers.cli import REPO
 
-from imageforge.azure import egress, testvm
+from imageforge.azure import egress, vmaccess
 from imageforge.config import Site
 from imageforge.errors import ConfigError
 
@@ -71,6 +71,6 @@ def test_an_answer_that_is_not_one_public_address_is_refused(echo, path, why):
 def test_auto_is_what_the_test_vm_rule_admits_on_azure_and_loopback_on_the_sandbox(echo):
     site = Site(root=REPO, egress_ip_url=f"{echo}/global")
     azure = SimpleNamespace(target="azure", site=site)
-    assert testvm._source(azure, "auto", None) == "20.61.12.34/32"  # type: ignore[arg-type]
+    assert vmaccess.nsg_source(azure, "auto", None) == "20.61.12.34/32"  # type: ignore[arg-type]
     sandbox = SimpleNamespace(target="sandbox", site=site)
-    assert testvm._source(sandbox, "auto", None) == testvm.SANDBOX_SOURCE  # type: ignore[arg-type]
+    assert vmaccess.nsg_source(sandbox, "auto", None) == vmaccess.SANDBOX_SOURCE  # type: ignore[arg-type]
