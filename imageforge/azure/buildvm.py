@@ -1,0 +1,129 @@
+"""The sandbox's build VM, and the capture of a build VM into a gallery version.
+
+On the sandbox Packer's null builder provisions a VM imageforge made (``sandbox_build_vm``):
+the image's base image in the build region, the communicator's user with a per-run key.
+``capture_version`` then deallocates and generalizes it and creates the gallery version from
+it, in the gallery's region only and excluded from latest: replication and promotion are
+later, separate steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from imageforge import regions as region_names
+from imageforge import tags as tag_names
+from imageforge.azure.arm import arm_call, as_json, is_not_found
+from imageforge.azure.clients import Session
+from imageforge.azure.throwaway import TestVm, throwaway_vm
+from imageforge.azure.vmbodies import VmPlan
+from imageforge.config import ImageDefinition
+from imageforge.errors import ConfigError, VersionError
+
+
+@contextmanager
+def sandbox_build_vm(
+    session: Session,
+    image: ImageDefinition,
+    *,
+    run_id: str,
+    base_version: str | None = None,
+    reach_timeout: float | None = None,
+    wait: bool = True,
+) -> Iterator[TestVm]:
+    """The sandbox's build VM: the image's base image (marketplace reference, at
+    ``base_version`` when given) in the build region, the communicator's user with a per-run
+    key; Packer's null builder provisions it."""
+    base = image.base_image
+    plan = VmPlan(
+        purpose="build",
+        run_id=run_id,
+        image=image,
+        region=image.build.region,
+        vm_size=image.build.vm_size,
+        username=image.communicator.username,
+        image_reference={
+            "publisher": base.publisher,
+            "offer": base.offer,
+            "sku": base.sku,
+            "version": base_version or base.version,
+        },
+        allowed_source=None,
+        subnet_id=None,
+        reach_timeout=reach_timeout,
+        wait=wait,
+    )
+    with throwaway_vm(session, plan) as vm:
+        yield vm
+
+
+def _version_exists(session: Session, image: ImageDefinition, version: str) -> bool:
+    site = session.site
+    with arm_call(f"version {version} of image {image.name}", where=session.where):
+        try:
+            session.compute.gallery_image_versions.get(
+                site.resource_group, site.gallery, image.gallery_image.name, version
+            )
+            return True
+        except Exception as err:
+            if not is_not_found(err):
+                raise
+            return False
+
+
+def capture_version(
+    session: Session,
+    image: ImageDefinition,
+    version: str,
+    vm: TestVm,
+    *,
+    tags: Mapping[str, object],
+) -> str:
+    """Deallocate and generalize the build VM, then create the gallery version from it in the
+    build region only, excluded from latest, with ``tags``; returns the version id."""
+    site = session.site
+    name = image.gallery_image.name
+    gallery_region = region_names.normalize(site.location)
+    if region_names.normalize(vm.region) != gallery_region:
+        raise ConfigError(
+            f"image {image.name} builds in {vm.region} but gallery {site.gallery} is in "
+            f"{gallery_region}: a version is created in the gallery's region from a VM there",
+            path=str(image.path),
+            key="build.region",
+        )
+    if _version_exists(session, image, version):
+        raise VersionError(
+            f"version {version} of image {image.name} already exists in gallery {site.gallery}"
+        )
+    vms = session.compute.virtual_machines
+    with arm_call(
+        f"generalizing build VM {vm.vm_name} in {vm.resource_group}", where=session.where
+    ):
+        vms.begin_deallocate(vm.resource_group, vm.vm_name).result()
+        vms.generalize(vm.resource_group, vm.vm_name)
+    target = next((r for r in image.target_regions if r.name == gallery_region), None)
+    body = {
+        "location": gallery_region,
+        "tags": tag_names.merge({tag_names.IMAGE: image.name}, tags),
+        "properties": {
+            "publishingProfile": {
+                "excludeFromLatest": True,
+                "targetRegions": [
+                    {
+                        "name": gallery_region,
+                        "regionalReplicaCount": target.replicas if target else 1,
+                        "storageAccountType": target.storage_account_type
+                        if target
+                        else "Standard_LRS",
+                    }
+                ],
+            },
+            "storageProfile": {"source": {"virtualMachineId": vm.vm_id}},
+        },
+    }
+    with arm_call(f"publishing version {version} of image {image.name}", where=session.where):
+        created = session.compute.gallery_image_versions.begin_create_or_update(
+            site.resource_group, site.gallery, name, version, body
+        ).result()
+    return str(as_json(created).get("id"))
