@@ -13,7 +13,7 @@ import pytest
 from imageforge import process, verify
 from imageforge.errors import VerifyError
 from imageforge.hostspec import WINRM_PASSWORD_ENV
-from imageforge.junit import EXIT_FAILED
+from imageforge.junit import EXIT_FAILED, SuiteResult
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Sup3r-Secret-Passw0rd"
@@ -34,7 +34,7 @@ def make_suite(root: Path, os_name: str, body: str) -> Path:
     return root
 
 
-def run(root: Path, tmp_path: Path, os_name: str, host: str, **kwargs) -> verify.SuiteResult:
+def run(root: Path, tmp_path: Path, os_name: str, host: str, **kwargs) -> SuiteResult:
     image = "windows-2022" if os_name == "windows" else "debian-12"
     return verify.run_suite(
         host,
