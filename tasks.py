@@ -41,7 +41,7 @@ atexit.register(_skip_the_collections_at_exit)
 
 
 def _site(c: Any) -> Any:
-    from imageforge.config import Site
+    from imageforge.site import Site
 
     return Site.from_config(c.config.imageforge, ROOT)
 
@@ -78,18 +78,18 @@ def _one_image(c: Any, image: str) -> Any:
 @handles_errors
 def render(c, image=None, os="all", profile=None):
     """Render the Packer HCL of the chosen images into build/<image>/."""
-    from imageforge import pipeline
+    from imageforge.pipeline.validate import render_task
 
-    pipeline.render_task(_site(c), names=image or [], os_name=os, profile=profile)
+    render_task(_site(c), names=image or [], os_name=os, profile=profile)
 
 
 @task(iterable=["image"], help={"image": IMAGE, "os": OS, "profile": PROFILE})
 @handles_errors
 def validate(c, image=None, os="all", profile=None):
     """Render and validate: HCL parse, plugin option lint, packer fmt -check, packer validate."""
-    from imageforge import pipeline
+    from imageforge.pipeline.validate import validate_task
 
-    pipeline.validate_task(_site(c), names=image or [], os_name=os, profile=profile)
+    validate_task(_site(c), names=image or [], os_name=os, profile=profile)
 
 
 @task(
@@ -125,9 +125,9 @@ def build(
     parallel=None,
 ):
     """Render, validate, packer build, test a VM from the new version, replicate (and promote)."""
-    from imageforge import pipeline
+    from imageforge.pipeline.build import build_task
 
-    ok = pipeline.build_task(
+    ok = build_task(
         _site(c),
         names=image or [],
         os_name=os,
@@ -157,9 +157,9 @@ def build(
 @handles_errors
 def test_image(c, image="", version="", target=None, region=None, vm_size=None):
     """Deploy a VM from that exact version, run the image's Testinfra suite, record the evidence."""
-    from imageforge import pipeline
+    from imageforge.pipeline.test import test_image_task
 
-    ok = pipeline.test_image_task(
+    ok = test_image_task(
         _site(c), _one_image(c, image), version, target=target, region=region, vm_size=vm_size
     )
     if not ok:
@@ -179,9 +179,9 @@ def test_image(c, image="", version="", target=None, region=None, vm_size=None):
 @handles_errors
 def verify(c, host="", os="linux", image="", version="", admin_user="", ssh_identity=None):
     """Run an image's Testinfra suite against any host (WinRM password: env only)."""
-    from imageforge import pipeline
+    from imageforge.pipeline.test import verify_task
 
-    code = pipeline.verify_task(
+    code = verify_task(
         _site(c),
         host=host,
         os_name=os,
@@ -198,18 +198,18 @@ def verify(c, host="", os="linux", image="", version="", admin_user="", ssh_iden
 @handles_errors
 def diff(c, image="", old="", new=""):
     """Compare two tested versions' package inventories: added, removed, changed."""
-    from imageforge import pipeline
+    from imageforge.pipeline.test import diff_task
 
-    pipeline.diff_task(_site(c), _one_image(c, image), old, new)
+    diff_task(_site(c), _one_image(c, image), old, new)
 
 
 @task(help={"image": "Image name", "target": TARGET})
 @handles_errors
 def versions(c, image="", target=None):
     """Table of an image's versions: stage, tests, regions, latest, published date."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import versions_task
 
-    pipeline.versions_task(_site(c), _one_image(c, image), target=target)
+    versions_task(_site(c), _one_image(c, image), target=target)
 
 
 @task(
@@ -226,10 +226,10 @@ def versions(c, image="", target=None):
 @handles_errors
 def outdated(c, image=None, os="all", json=False, check=False, max_age_days=None, target=None):
     """Which images need a rebuild: a newer base than their promoted version's, or too old."""
-    from imageforge import pipeline
     from imageforge.outdated import EXIT_OUTDATED
+    from imageforge.pipeline.release import outdated_task
 
-    fresh = pipeline.outdated_task(
+    fresh = outdated_task(
         _site(c), names=image or [], os_name=os, as_json=json, target=target,
         max_age_days=max_age_days,
     )  # fmt: skip
@@ -248,9 +248,9 @@ def outdated(c, image=None, os="all", json=False, check=False, max_age_days=None
 @handles_errors
 def replicate(c, image="", version="", timeout=None, target=None):
     """Replicate a version to the image's target regions and follow it to Completed."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import replicate_task
 
-    pipeline.replicate_task(_site(c), _one_image(c, image), version, timeout=timeout, target=target)
+    replicate_task(_site(c), _one_image(c, image), version, timeout=timeout, target=target)
 
 
 @task(
@@ -266,9 +266,9 @@ def replicate(c, image="", version="", timeout=None, target=None):
 @handles_errors
 def promote(c, image="", version="", regions="", force=False, reason="", target=None):
     """Make a tested, replicated version the one `latest` resolves to."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import promote_task
 
-    pipeline.promote_task(
+    promote_task(
         _site(c),
         _one_image(c, image),
         version,
@@ -283,11 +283,9 @@ def promote(c, image="", version="", regions="", force=False, reason="", target=
 @handles_errors
 def rollback(c, image="", version="", reason="", target=None):
     """Exclude a version from latest again (tagged revoked) and print what latest is now."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import rollback_task
 
-    pipeline.rollback_task(
-        _site(c), _one_image(c, image), version, reason=reason or None, target=target
-    )
+    rollback_task(_site(c), _one_image(c, image), version, reason=reason or None, target=target)
 
 
 @task(
@@ -301,9 +299,9 @@ def rollback(c, image="", version="", reason="", target=None):
 @handles_errors
 def deprecate(c, image="", version="", date="", target=None):
     """Set a version's end-of-life date."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import deprecate_task
 
-    pipeline.deprecate_task(_site(c), _one_image(c, image), version, date, target=target)
+    deprecate_task(_site(c), _one_image(c, image), version, date, target=target)
 
 
 @task(
@@ -318,9 +316,9 @@ def deprecate(c, image="", version="", date="", target=None):
 @handles_errors
 def prune(c, image="", keep=3, days=30, yes=False, target=None):
     """List (or with --yes delete) versions outside the retention policy; never the latest."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import prune_task
 
-    pipeline.prune_task(
+    prune_task(
         _site(c), _one_image(c, image), keep=int(keep), days=int(days), yes=yes, target=target
     )
 
@@ -329,9 +327,9 @@ def prune(c, image="", keep=3, days=30, yes=False, target=None):
 @handles_errors
 def cleanup(c, target=None):
     """Delete expired resource groups imageforge created (test VMs of crashed runs too)."""
-    from imageforge import pipeline
+    from imageforge.pipeline.release import cleanup_task
 
-    pipeline.cleanup_task(_site(c), target=target)
+    cleanup_task(_site(c), target=target)
 
 
 @task(help={"check": "Only report whether Packer is installed"})
@@ -347,9 +345,9 @@ def setup(c, check=False):
 
 
 def _sandbox_settings(c: Any) -> Any:
-    from imageforge import pipeline
+    from imageforge.pipeline.sandbox import sandbox_settings
 
-    return pipeline.sandbox_settings(_site(c))
+    return sandbox_settings(_site(c))
 
 
 @task(name="up")
@@ -377,20 +375,20 @@ def sandbox_down(c):
 @handles_errors
 def sandbox_status(c):
     """Is the sandbox running; where; how many resources and VMs."""
-    from imageforge import pipeline
+    from imageforge.pipeline.sandbox import describe_sandbox
     from imageforge.sandbox import control
 
-    print(pipeline.describe_sandbox(control.status(_sandbox_settings(c))))
+    print(describe_sandbox(control.status(_sandbox_settings(c))))
 
 
 @task(name="reset")
 @handles_errors
 def sandbox_reset(c):
     """Stop the sandbox, reap leftover VMs, processes and mounts, and wipe its state."""
-    from imageforge import pipeline
+    from imageforge.pipeline.sandbox import describe_reset
     from imageforge.sandbox import control
 
-    print(pipeline.describe_reset(control.reset(_sandbox_settings(c))))
+    print(describe_reset(control.reset(_sandbox_settings(c))))
 
 
 @task(

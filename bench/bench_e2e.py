@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from e2e_helpers import E2eSandbox, phase_table  # noqa: E402
 from helpers.cli import INVOKE, rootfs_cache  # noqa: E402
 
-from imageforge.pipeline import PHASES  # noqa: E402
+from imageforge.pipeline.timings import PHASES  # noqa: E402
 
 IMAGE = "debian-12"
 EXTERNAL = ("packer", "testinfra")

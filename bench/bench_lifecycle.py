@@ -6,19 +6,18 @@ Not a test: run it from the repository root::
 
 Starts a sandbox emulator (inert machines, replication pace ``--pace``, default 0), creates a
 gallery image definition and a tested version published in its build region (not counted),
-then measures ``lifecycle.replicate`` to N target regions (default 3) followed by
-``lifecycle.promote``: the ARM requests the emulator counted (by method and route, with how
+then measures ``replication.replicate`` to N target regions (default 3) followed by
+``promotion.promote``: the ARM requests the emulator counted (by method and route, with how
 many were operation polls and how many read the replication status) and the wall time.
 The target is fewer than 30 requests with no busy polling: with a pace above zero the request
 count must stay about the same, because polls wait for Retry-After and the status reads back
-off (imageforge.azure.lifecycle.POLL_FIRST .. POLL_MAX).
+off (imageforge.azure.replication.POLL_FIRST .. POLL_MAX).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import sys
 import tempfile
 import time
@@ -27,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
 
 from imageforge import tags  # noqa: E402
-from imageforge.azure import gallery, lifecycle  # noqa: E402
+from imageforge.azure import gallery, promotion, replication  # noqa: E402
 from imageforge.azure.clients import session_for_emulator  # noqa: E402
-from imageforge.config import Site, TargetRegion, load_image_file  # noqa: E402
+from imageforge.config import TargetRegion, load_image_file  # noqa: E402
 from imageforge.sandbox.harness import running_emulator  # noqa: E402
+from imageforge.site import Site  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REGIONS = ("westeurope", "northeurope", "swedencentral", "uksouth", "francecentral", "eastus")
@@ -76,11 +75,10 @@ def main() -> int:
                 ).result()  # fmt: skip
                 arm.reset_stats()
                 started = time.perf_counter()
-                quiet = Console(file=io.StringIO())
-                replicated = lifecycle.replicate(session, image, "1.0.0", console=quiet)
+                replicated = replication.replicate(session, image, "1.0.0")
                 replicate_seconds = time.perf_counter() - started
                 arm_after_replicate = arm.stats()["total"]
-                promoted = lifecycle.promote(session, image, "1.0.0", actor="bench")
+                promoted = promotion.promote(session, image, "1.0.0", actor="bench")
                 seconds = time.perf_counter() - started
                 stats = arm.stats()
 

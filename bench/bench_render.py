@@ -38,7 +38,8 @@ COLD = """
 import json, sys, tempfile, time
 started = time.perf_counter()
 from pathlib import Path
-from imageforge.config import Site, select_images
+from imageforge.config import select_images
+from imageforge.site import Site
 from imageforge.render import PROFILES, Renderer
 imported = time.perf_counter()
 root = Path(sys.argv[1])
@@ -76,8 +77,9 @@ def cold(profile: str, cache: str | None = None) -> dict[str, float]:
 
 
 def warm(profile: str, runs: int) -> list[float]:
-    from imageforge.config import Site, select_images
+    from imageforge.config import select_images
     from imageforge.render import PROFILES, Renderer
+    from imageforge.site import Site
 
     site = Site(root=ROOT)
     renderer = Renderer(site)

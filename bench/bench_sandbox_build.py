@@ -40,15 +40,18 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from e2e_helpers import phase_table  # noqa: E402
 from helpers.cli import cli_env, copy_tree, free_port, rootfs_cache, run_invoke  # noqa: E402
 
-from imageforge import pipeline, tags  # noqa: E402
+from imageforge import tags  # noqa: E402
 from imageforge.azure import gallery, testvm  # noqa: E402
-from imageforge.azure.clients import open_session  # noqa: E402
-from imageforge.config import Site, load_image_file  # noqa: E402
+from imageforge.config import load_image_file  # noqa: E402
 from imageforge.packer import Packer, variables_for  # noqa: E402
+from imageforge.pipeline.context import source_commit  # noqa: E402
+from imageforge.pipeline.hosts import packer_only  # noqa: E402
+from imageforge.pipeline.session import open_session  # noqa: E402
 from imageforge.process import SubprocessRunner  # noqa: E402
 from imageforge.render import Renderer, profile_for_packer  # noqa: E402
 from imageforge.sandbox import control  # noqa: E402
 from imageforge.sandbox.control import SandboxSettings  # noqa: E402
+from imageforge.site import Site  # noqa: E402
 
 PACKER_DONE = re.compile(r"finished after (?:(\d+) minutes? )?(\d+) seconds? (\d+) milliseconds?")
 
@@ -94,7 +97,7 @@ def boots_and_capture(work: Path, warm: int) -> None:
                 print(f"cold boot to SSH (first VM of a fresh sandbox): {cold:.2f} s")
                 variables = variables_for(
                     version="1.0.0",
-                    source_commit=pipeline.source_commit(REPO),
+                    source_commit=source_commit(REPO),
                     pipeline_run="bench",
                     use_azure_cli_auth=True,
                     extra={
@@ -108,7 +111,7 @@ def boots_and_capture(work: Path, warm: int) -> None:
                 packer.build(
                     out_dir,
                     variables,
-                    only=pipeline.packer_only(image, "sandbox"),
+                    only=packer_only(image, "sandbox"),
                     manifest=out_dir / "manifest.json",
                     log_path=out_dir / "packer.log",
                     timeout=1800,

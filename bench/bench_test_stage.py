@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     from imageforge.azure import gallery, testvm
-    from imageforge.azure.clients import open_session
+    from imageforge.pipeline.session import open_session
 
     site = _site()
     image_file = REPO / "images" / "debian-12.pkrvars.hcl"

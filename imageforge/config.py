@@ -1,28 +1,25 @@
-"""Image definitions (images/*.pkrvars.hcl) and site settings, validated once at load.
+"""Image definitions (images/*.pkrvars.hcl), validated once at load.
 
 An image definition is a file of HCL attribute assignments (see docs/ARCHITECTURE.md for the
 keys). It is read with python-hcl2 into frozen dataclasses; every problem is a ConfigError that
 names the file and the key (``images/debian-12.pkrvars.hcl: target_regions[1].replicas: ...``).
 
-Site settings (subscription, resource group, gallery, build location, tags, Packer binary,
-directories, sandbox) come from Invoke's configuration: tasks.py declares every key with its
-default in ``ns.configure``; invoke.yaml and INVOKE_IMAGEFORGE_* variables override them.
+Site settings (the gallery, directories, Packer, the sandbox) are imageforge/site.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imageforge import hclio, regions
 from imageforge.errors import ConfigError
+from imageforge.kinds import OS_TYPES, OsName
 from imageforge.versions import SCHEMES
 
-OS_TYPES = ("linux", "windows")
 HYPER_V_GENERATIONS = ("V1", "V2")
 SECURITY_TYPES = (
     "Standard",
@@ -34,7 +31,6 @@ SECURITY_TYPES = (
 )
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
 COMMUNICATORS = {"linux": "ssh", "windows": "winrm"}
-TARGETS = ("azure", "sandbox")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _VM_SIZE = re.compile(r"^(Standard|Basic)_[A-Za-z0-9_]+$")
 _SCRIPT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(sh|ps1)$")
@@ -96,7 +92,7 @@ class TestSpec:
 @dataclass(frozen=True)
 class ImageDefinition:
     name: str
-    os: str
+    os: OsName
     description: str
     version_scheme: str
     base_image: BaseImageRef
@@ -151,7 +147,7 @@ class _Reader:
             return default
         return self.data[key]
 
-    def str(self, key: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
+    def text(self, key: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
         value = self.raw(key, default)
         if not isinstance(value, str) or (not value.strip() and default is ...):
             raise self.error(key, f"expected a non-empty string, got {value!r}")
@@ -166,7 +162,7 @@ class _Reader:
         if "{{" in value:
             raise self.error(key, f"{value!r}: '{{{{' would be read as a Packer template action")
 
-    def int(self, key: str, low: int, high: int) -> int:
+    def number(self, key: str, low: int, high: int) -> int:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
@@ -233,36 +229,36 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
     root = repo_root or path.resolve().parent.parent
     r = _Reader(data, shown)
 
-    name = r.str("name")
+    name = r.text("name")
     if not _NAME.match(name):
         raise r.error("name", f"{name!r} is not a valid image name (letters, digits, . _ -)")
     stem = path.name.removesuffix(".pkrvars.hcl")
     if name != stem:
         raise r.error("name", f"{name!r} does not match the file name {path.name!r}")
-    os_name = r.str("os", choices=OS_TYPES)
-    description = r.str("description", "")
-    scheme = r.str("version_scheme", choices=SCHEMES)
+    os_name = next(o for o in OS_TYPES if o == r.text("os", choices=OS_TYPES))
+    description = r.text("description", "")
+    scheme = r.text("version_scheme", choices=SCHEMES)
 
     b = r.obj("base_image")
-    base = BaseImageRef(b.str("publisher"), b.str("offer"), b.str("sku"), b.str("version"))
+    base = BaseImageRef(b.text("publisher"), b.text("offer"), b.text("sku"), b.text("version"))
     b.done()
 
     g = r.obj("gallery_image")
     gallery = GalleryImageSpec(
-        name=g.str("name"),
-        publisher=g.str("publisher"),
-        offer=g.str("offer"),
-        sku=g.str("sku"),
-        hyper_v_generation=g.str("hyper_v_generation", choices=HYPER_V_GENERATIONS),
-        security_type=g.str("security_type", choices=SECURITY_TYPES),
-        os_state=g.str("os_state", choices=("Generalized",)),
+        name=g.text("name"),
+        publisher=g.text("publisher"),
+        offer=g.text("offer"),
+        sku=g.text("sku"),
+        hyper_v_generation=g.text("hyper_v_generation", choices=HYPER_V_GENERATIONS),
+        security_type=g.text("security_type", choices=SECURITY_TYPES),
+        os_state=g.text("os_state", choices=("Generalized",)),
     )
     if not _NAME.match(gallery.name):
         raise g.error("name", f"{gallery.name!r} is not a valid gallery image name")
     g.done()
 
     bb = r.obj("build")
-    build = BuildSpec(bb.str("region"), bb.str("vm_size"), bb.strings("allowed_vm_sizes", []))
+    build = BuildSpec(bb.text("region"), bb.text("vm_size"), bb.strings("allowed_vm_sizes", []))
     if not regions.is_region(build.region):
         raise bb.error("region", f"unknown Azure region {build.region!r}")
     build = BuildSpec(regions.normalize(build.region), build.vm_size, build.allowed_vm_sizes)
@@ -276,7 +272,7 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
     bb.done()
 
     c = r.obj("communicator")
-    comm = Communicator(c.str("type", choices=("ssh", "winrm")), c.str("username"))
+    comm = Communicator(c.text("type", choices=("ssh", "winrm")), c.text("username"))
     if comm.type != COMMUNICATORS[os_name]:
         raise c.error(
             "type",
@@ -287,13 +283,13 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
 
     targets: list[TargetRegion] = []
     for t in r.objs("target_regions"):
-        region_name = t.str("name")
+        region_name = t.text("name")
         if not regions.is_region(region_name):
             raise t.error("name", f"unknown Azure region {region_name!r}")
         region = TargetRegion(
             regions.normalize(region_name),
-            t.int("replicas", 1, 100),
-            t.str("storage_account_type", choices=STORAGE_ACCOUNT_TYPES),
+            t.number("replicas", 1, 100),
+            t.text("storage_account_type", choices=STORAGE_ACCOUNT_TYPES),
         )
         if any(existing.name == region.name for existing in targets):
             raise t.error("name", f"region {region.name!r} is listed twice")
@@ -327,8 +323,8 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
 
     ts = r.obj("test")
     test = TestSpec(
-        suite=ts.str("suite"),
-        vm_size=ts.str("vm_size"),
+        suite=ts.text("suite"),
+        vm_size=ts.text("vm_size"),
         required_packages=ts.strings("required_packages", []),
         forbidden_packages=ts.strings("forbidden_packages", []),
         required_features=ts.strings("required_features", []),
@@ -373,10 +369,12 @@ def image_files(images_dir: Path) -> list[Path]:
 
 
 def select_images(
-    images_dir: Path, *, names: list[str] | tuple[str, ...] = (), os_name: str | None = None
+    images_dir: Path, *, names: Sequence[str] = (), os_name: str | None = None
 ) -> list[ImageDefinition]:
     """Load the images a task asked for: by ``--image`` names, else by ``--os`` (or all)."""
-    if os_name not in (None, "", "all", *OS_TYPES):
+    if os_name is not None and not os_name.strip():
+        raise ConfigError("--os is empty: expected linux, windows or all")
+    if os_name not in (None, "all", *OS_TYPES):
         raise ConfigError(f"unknown --os {os_name!r}: expected linux, windows or all")
     files = {p.name.removesuffix(".pkrvars.hcl"): p for p in image_files(images_dir)}
     if not files:
@@ -397,106 +395,3 @@ def select_images(
         if names and not images:
             raise ConfigError(f"none of the images asked for is a {os_name} image")
     return images
-
-
-@dataclass(frozen=True)
-class Site:
-    """Site settings, from Invoke's ``imageforge`` configuration namespace."""
-
-    root: Path
-    subscription_id: str = ""
-    resource_group: str = "rg-imageforge"
-    gallery: str = "imageforge"
-    location: str = "westeurope"
-    tags: Mapping[str, str] = field(default_factory=dict)
-    packer: str = "packer"
-    packer_timeout: int = 4 * 3600
-    on_error: str = "cleanup"
-    target: str = "auto"
-    images_dir: str = "images"
-    build_dir: str = "build"
-    reports_dir: str = "reports"
-    test_vm_ttl_hours: int = 6
-    replicate_timeout: int = 3600
-    max_age_days: int = 30
-    test_allowed_source: str = ""
-    egress_ip_url: str = "https://api.ipify.org"
-    test_subnet_id: str = ""
-    sandbox: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def images_path(self) -> Path:
-        return self.root / self.images_dir
-
-    @property
-    def build_path(self) -> Path:
-        return self.root / self.build_dir
-
-    @property
-    def reports_path(self) -> Path:
-        return self.root / self.reports_dir
-
-    def subscription(self) -> str:
-        """The configured subscription, else the usual environment variables, else ''."""
-        return (
-            self.subscription_id
-            or os.environ.get("ARM_SUBSCRIPTION_ID", "")
-            or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
-        )
-
-    def resolve_target(self, requested: str | None = None) -> tuple[str, str]:
-        """Return (target, reason). ``auto`` picks azure when a subscription is configured."""
-        wanted = requested or self.target or "auto"
-        if wanted == "auto":
-            if self.subscription():
-                return "azure", "an Azure subscription is configured"
-            return "sandbox", "no Azure subscription is configured"
-        if wanted not in TARGETS:
-            raise ConfigError(f"unknown --target {wanted!r}: expected azure, sandbox or auto")
-        return wanted, f"--target {wanted}"
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], root: Path) -> Site:
-        """Build from Invoke's ``c.imageforge`` (a mapping); unknown keys are an error."""
-        known = {f for f in cls.__dataclass_fields__ if f != "root"}
-        values = dict(cfg)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError("unknown setting", key=f"imageforge.{unknown[0]}")
-        if values.get("on_error", "cleanup") not in (
-            "cleanup",
-            "abort",
-            "ask",
-            "run-cleanup-provisioner",
-        ):
-            raise ConfigError(
-                f"{values['on_error']!r} is not a Packer -on-error mode", key="imageforge.on_error"
-            )
-        for key in ("tags", "sandbox"):
-            if key in values:
-                values[key] = dict(values[key] or {})
-        if "max_age_days" in values:
-            values["max_age_days"] = parse_days(
-                values["max_age_days"], where="imageforge.max_age_days"
-            )
-        if "replicate_timeout" in values:
-            values["replicate_timeout"] = parse_seconds(
-                values["replicate_timeout"], where="imageforge.replicate_timeout"
-            )
-        return cls(root=root, **values)
-
-
-def parse_days(value: Any, *, where: str) -> int:
-    """A whole number of days, 0 or more."""
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ConfigError(f"{where}: {value!r} is not a whole number of days")
-    return int(text)
-
-
-def parse_seconds(value: Any, *, where: str) -> int:
-    """A positive whole number of seconds (from a flag, a setting or an environment variable)."""
-    text = str(value).strip()
-    if not text.isdigit() or int(text) <= 0:
-        raise ConfigError(f"{where}: {value!r} is not a positive number of seconds")
-    return int(text)

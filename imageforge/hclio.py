@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from imageforge.cache import cache_dir
 from imageforge.errors import ConfigError
 
 
@@ -73,8 +74,6 @@ def _cache_file(text: str) -> Path | None:
     depends only on the text and the python-hcl2 version, both in the key.
     """
     from importlib.metadata import PackageNotFoundError, version
-
-    from imageforge.cache import cache_dir
 
     folder = cache_dir("hcl")
     if folder is None:

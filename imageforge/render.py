@@ -22,8 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imageforge.config import ImageDefinition, Site
+from imageforge import tags
+from imageforge.cache import cache_dir
+from imageforge.config import ImageDefinition
 from imageforge.errors import RenderError
+from imageforge.site import Site
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = ("templates", "builders")
@@ -253,9 +256,7 @@ class Renderer:
     @property
     def env(self) -> Any:
         if self._env is None:
-            import jinja2
-
-            from imageforge.cache import cache_dir
+            import jinja2  # lazy: jinja2 loads only when something is rendered
 
             root = self.template_root or self.site.root
             bytecode = cache_dir("jinja")
@@ -281,8 +282,6 @@ class Renderer:
         return self._env
 
     def context(self, image: ImageDefinition, profile: Profile) -> dict[str, Any]:
-        from imageforge import tags
-
         site = self.site
         version_tags: dict[str, Any] = {
             tags.check_name(k, where="imageforge.tags"): v for k, v in site.tags.items()

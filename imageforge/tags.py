@@ -25,6 +25,12 @@ TESTS_PASSED = PREFIX + "tests-passed"
 TESTS_FAILED = PREFIX + "tests-failed"
 REPORT_DIGEST = PREFIX + "report-digest"
 TESTED_AT = PREFIX + "tested-at"
+#: Tests that ended in an error (not a failed assertion); the promote gate requires 0.
+TESTS_ERRORS = PREFIX + "tests-errors"
+#: Where the test report of a version is kept (path or URL).
+REPORT = PREFIX + "report"
+#: The regions whose replication failed (cleared when replication completes).
+REPLICATION_FAILED = PREFIX + "replication-failed"
 PROMOTED_BY = PREFIX + "promoted-by"
 PROMOTED_AT = PREFIX + "promoted-at"
 PROMOTED_REGIONS = PREFIX + "promoted-regions"

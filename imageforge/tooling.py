@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from imageforge.config import Site
 from imageforge.errors import ToolError
 from imageforge.process import SubprocessRunner, run_checked
+from imageforge.site import Site
 
 #: Debian packages: Packer itself; the sandbox's VM runtime; shellcheck for the provisioner tests.
 PACKER_PACKAGES = ("packer",)

@@ -6,8 +6,10 @@ the credential. Every client gets azure-core's retry policy, configured so that 
 429s or transient 5xx is ridden out (the policy honours ``Retry-After``), and ARM polling for
 long-running operations: nothing in imageforge.azure hand-writes a retry or an LRO poll loop.
 
-``open_session(site, target)`` is what tasks and the pipeline call; ``session_for_emulator``
-is for tests that start their own emulator (imageforge.sandbox.harness.running_emulator).
+``azure_session`` and ``sandbox_session`` make the two kinds; which target a task runs on, and
+where the running sandbox is, is the pipeline's to know (imageforge.pipeline.context.
+open_session). ``session_for_emulator`` is for tests that start their own emulator
+(imageforge.sandbox.harness.running_emulator).
 The SDKs are imported when a client is first used, never at import time.
 """
 
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-from imageforge.config import Site
-from imageforge.errors import ConfigError, SandboxError
+from imageforge.azure.credentials import SandboxCredential, make_credential
+from imageforge.site import Site
 
 #: azure-core retry settings. ``retry_status`` bounds retries on 408/429/5xx answers (azure-core
 #: defaults it to 3, too few for a throttling storm); Retry-After decides each wait when given.
@@ -39,15 +42,6 @@ RETRY_SANDBOX: dict[str, Any] = {
 #: ARM polling waits Retry-After when the service sends it; this is the fallback interval.
 POLLING_AZURE = 15
 POLLING_SANDBOX = 1
-_SANDBOX_KEYS = (
-    "state_dir",
-    "host",
-    "port",
-    "backend",
-    "replication_seconds",
-    "lro_seconds",
-    "cache_dir",
-)
 
 
 def closing_retry_policy(**settings: Any) -> Any:
@@ -142,51 +136,25 @@ class Session:
         self.close()
 
 
-def sandbox_settings(site: Site) -> Any:
-    """SandboxSettings from the site's ``sandbox`` mapping (unknown keys are an error)."""
-    from imageforge.sandbox.control import SandboxSettings
-
-    values = dict(site.sandbox or {})
-    unknown = sorted(set(values) - set(_SANDBOX_KEYS))
-    if unknown:
-        raise ConfigError("unknown sandbox setting", key=f"imageforge.sandbox.{unknown[0]}")
-    return SandboxSettings(**{k: v for k, v in values.items() if v is not None})
+def azure_session(site: Site, subscription_id: str) -> Session:
+    """A session on a real subscription (DefaultAzureCredential or the pipeline's)."""
+    return Session(site, "azure", subscription_id, make_credential("azure"))
 
 
-def open_session(site: Site, target: str) -> Session:
-    """A session for ``target``: the running sandbox emulator, or the configured subscription."""
-    from imageforge.azure.credentials import make_credential
-
-    if target == "sandbox":
-        from imageforge.sandbox import control
-
-        settings = sandbox_settings(site)
-        info = control.running(settings)
-        if info is None:
-            raise SandboxError(control.NOT_RUNNING)
-        return Session(
-            site,
-            "sandbox",
-            info.subscription_id,
-            make_credential("sandbox"),
-            base_url=info.url,
-            connection_verify=str(info.ca_path),
-        )
-    if target == "azure":
-        subscription = site.subscription()
-        if not subscription:
-            raise ConfigError(
-                "no Azure subscription: set imageforge.subscription_id (invoke.yaml or "
-                "INVOKE_IMAGEFORGE_SUBSCRIPTION_ID) or ARM_SUBSCRIPTION_ID"
-            )
-        return Session(site, "azure", subscription, make_credential("azure"))
-    raise ConfigError(f"unknown target {target!r}: expected azure or sandbox")
+def sandbox_session(site: Site, url: str, ca_path: Path, subscription_id: str) -> Session:
+    """A session on a sandbox emulator at ``url``, verified against its CA."""
+    return Session(
+        site,
+        "sandbox",
+        subscription_id,
+        make_credential("sandbox"),
+        base_url=url,
+        connection_verify=str(ca_path),
+    )
 
 
 def session_for_emulator(handle: Any, site: Site, **client_options: Any) -> Session:
     """A sandbox session against an emulator started by ``running_emulator`` (tests)."""
-    from imageforge.azure.credentials import SandboxCredential
-
     return Session(
         site,
         "sandbox",

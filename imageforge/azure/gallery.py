@@ -1,242 +1,27 @@
-"""The Compute Gallery side of an image: gallery, image definition, versions and their tags.
+"""The Compute Gallery's REST calls: gallery, image definition, versions and their tags.
 
-The gallery is the source of truth (docs/ARCHITECTURE.md): a version's tags carry its stage and
-evidence; ``list_versions``/``get_version`` read them into ``VersionInfo``. Tags are written with
-ARM's Tags API (``{id}/providers/Microsoft.Resources/tags/default``, operation Merge/Delete),
-which changes only the named keys: two writers never lose each other's tags, and a version
-can be tagged while it replicates.
-
-``reserve_version`` (imageforge.azure.reservation) makes two concurrent builds of one image
-choose different versions.
+Every call imageforge makes on a gallery, a definition or a version is here (the Tags API
+itself is azure/tagsapi.py, the records read from the answers azure/records.py). The gallery is
+the source of truth (docs/ARCHITECTURE.md): a version's tags carry its stage and evidence.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imageforge import regions as region_names
 from imageforge import tags
+from imageforge.azure import tagsapi
 from imageforge.azure.arm import arm_call, as_json, error_code, is_not_found, parse_version_id
 from imageforge.azure.clients import Session
+from imageforge.azure.definition import base_tags, check_definition, definition_body
+from imageforge.azure.ids import definition_id, gallery_id, where
+from imageforge.azure.records import VersionInfo, version_info, with_latest, with_tags
 from imageforge.config import ImageDefinition
-from imageforge.errors import AzureError, ConfigError, NotFoundError, VersionError
+from imageforge.errors import AzureError, NotFoundError, VersionError
 from imageforge.versions import Version
 
-#: Tests that ended in an error (not a failed assertion); the promote gate requires 0.
-TESTS_ERRORS = tags.PREFIX + "tests-errors"
-#: Where the test report of a version is kept (path or URL).
-REPORT = tags.PREFIX + "report"
-#: The regions whose replication failed (cleared when replication completes).
-REPLICATION_FAILED = tags.PREFIX + "replication-failed"
-CREATED_BY_VALUE = "imageforge"
-ARCHITECTURE = "x64"
-
-
-# ids --------------------------------------------------------------------------------------
-
-
-def group_id(session: Session, group: str | None = None) -> str:
-    name = group or session.site.resource_group
-    return f"/subscriptions/{session.subscription_id}/resourceGroups/{name}"
-
-
-def gallery_id(session: Session) -> str:
-    return f"{group_id(session)}/providers/Microsoft.Compute/galleries/{session.site.gallery}"
-
-
-def definition_id(session: Session, image: ImageDefinition) -> str:
-    return f"{gallery_id(session)}/images/{image.gallery_image.name}"
-
-
-def version_id(session: Session, image: ImageDefinition, version: str) -> str:
-    return f"{definition_id(session, image)}/versions/{version}"
-
-
-def _where(session: Session) -> str:
-    return f"gallery {session.site.gallery} (resource group {session.site.resource_group})"
-
-
-# the records ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegionStatus:
-    """Replication of a version into one region."""
-
-    region: str  # short ARM name, e.g. westeurope
-    state: str  # Replicating | Completed | Failed | Unknown
-    progress: int = 0
-    details: str = ""
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    """A version's target region as published (publishingProfile.targetRegions[])."""
-
-    region: str
-    replicas: int
-    storage_account_type: str
-    exclude_from_latest: bool
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One gallery image version, as its ARM representation and tags describe it."""
-
-    name: str
-    version: Version
-    id: str
-    stage: str
-    tags: Mapping[str, str]
-    exclude_from_latest: bool
-    published_date: dt.datetime | None
-    end_of_life_date: dt.datetime | None
-    provisioning_state: str
-    regions: Mapping[str, str]  # region -> replication state ("Unknown" if not fetched)
-    is_latest: bool = False
-    tests_passed: int | None = None
-    tests_failed: int | None = None
-    tests_errors: int | None = None
-    targets: tuple[TargetInfo, ...] = ()
-    region_status: tuple[RegionStatus, ...] = ()
-    location: str = ""
-
-    @property
-    def test_summary(self) -> str:
-        if self.tests_passed is None and self.tests_failed is None:
-            return "not tested"
-        text = f"{self.tests_passed or 0} passed, {self.tests_failed or 0} failed"
-        return text + (f", {self.tests_errors} errors" if self.tests_errors else "")
-
-    @property
-    def target_names(self) -> list[str]:
-        return [t.region for t in self.targets]
-
-    def target(self, region: str) -> TargetInfo | None:
-        wanted = region_names.normalize(region)
-        return next((t for t in self.targets if t.region == wanted), None)
-
-    def failed_regions(self) -> list[RegionStatus]:
-        return [r for r in self.region_status if r.state == "Failed"]
-
-
-@dataclass(frozen=True)
-class ReplicationStatus:
-    """``$expand=ReplicationStatus`` of a version."""
-
-    version: str
-    aggregated: str  # InProgress | Completed | Failed | Unknown
-    regions: tuple[RegionStatus, ...] = field(default_factory=tuple)
-
-    @property
-    def states(self) -> dict[str, str]:
-        return {r.region: r.state for r in self.regions}
-
-
-def _int_tag(values: Mapping[str, str], name: str) -> int | None:
-    raw = values.get(name)
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _date(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _status_of(props: Mapping[str, Any]) -> tuple[RegionStatus, ...] | None:
-    status = props.get("replicationStatus")
-    if not isinstance(status, Mapping):
-        return None
-    return tuple(
-        RegionStatus(
-            region_names.normalize(str(item.get("region", ""))),
-            str(item.get("state", "Unknown")),
-            int(item.get("progress") or 0),
-            str(item.get("details") or ""),
-        )
-        for item in status.get("summary") or []
-    )
-
-
-def version_info(data: Mapping[str, Any], *, is_latest: bool = False) -> VersionInfo:
-    """A VersionInfo from a version's REST JSON (with replicationStatus when expanded)."""
-    props = data.get("properties") or {}
-    publishing = props.get("publishingProfile") or {}
-    tag_values = dict(data.get("tags") or {})
-    targets = tuple(
-        TargetInfo(
-            region_names.normalize(str(t.get("name", ""))),
-            int(t.get("regionalReplicaCount") or publishing.get("replicaCount") or 1),
-            str(t.get("storageAccountType") or publishing.get("storageAccountType") or ""),
-            bool(t.get("excludeFromLatest", False)),
-        )
-        for t in publishing.get("targetRegions") or []
-    )
-    status = _status_of(props)
-    if status is None:
-        regions = {t.region: "Unknown" for t in targets}
-        status = ()
-    else:
-        regions = {r.region: r.state for r in status}
-    name = str(data.get("name", ""))
-    return VersionInfo(
-        name=name,
-        version=Version.parse(name, where="gallery version"),
-        id=str(data.get("id", "")),
-        stage=tag_values.get(tags.STAGE, ""),
-        tags=tag_values,
-        exclude_from_latest=bool(publishing.get("excludeFromLatest", False)),
-        published_date=_date(publishing.get("publishedDate")),
-        end_of_life_date=_date(publishing.get("endOfLifeDate")),
-        provisioning_state=str(props.get("provisioningState", "")),
-        regions=regions,
-        is_latest=is_latest,
-        tests_passed=_int_tag(tag_values, tags.TESTS_PASSED),
-        tests_failed=_int_tag(tag_values, tags.TESTS_FAILED),
-        tests_errors=_int_tag(tag_values, TESTS_ERRORS),
-        targets=targets,
-        region_status=status,
-        location=region_names.normalize(str(data.get("location", ""))),
-    )
-
-
-def latest_of(versions: list[VersionInfo]) -> VersionInfo | None:
-    """Azure's "latest": the highest version not excluded from latest."""
-    eligible = [v for v in versions if not v.exclude_from_latest]
-    return max(eligible, key=lambda v: v.version) if eligible else None
-
-
-def _with_latest(versions: list[VersionInfo]) -> list[VersionInfo]:
-    latest = latest_of(versions)
-    if latest is None:
-        return versions
-    return [_replace(v, is_latest=v.name == latest.name) for v in versions]
-
-
-def _replace(info: VersionInfo, **changes: Any) -> VersionInfo:
-    from dataclasses import replace
-
-    return replace(info, **changes)
-
-
 # gallery and image definition -------------------------------------------------------------
-
-
-def _base_tags(session: Session) -> dict[str, str]:
-    return tags.merge(session.site.tags, {tags.CREATED_BY: CREATED_BY_VALUE})
 
 
 def ensure_gallery(session: Session) -> str:
@@ -249,7 +34,7 @@ def ensure_gallery(session: Session) -> str:
             if not is_not_found(err):
                 raise
             session.resource.resource_groups.create_or_update(
-                site.resource_group, {"location": site.location, "tags": _base_tags(session)}
+                site.resource_group, {"location": site.location, "tags": base_tags(session.site)}
             )
     with arm_call(f"gallery {site.gallery}", where=session.where):
         try:
@@ -262,66 +47,11 @@ def ensure_gallery(session: Session) -> str:
                 site.gallery,
                 {
                     "location": site.location,
-                    "tags": _base_tags(session),
+                    "tags": base_tags(session.site),
                     "properties": {"description": "imageforge golden images"},
                 },
             ).result()
     return str(as_json(gallery).get("id") or gallery_id(session))
-
-
-def definition_body(session: Session, image: ImageDefinition) -> dict[str, Any]:
-    """The image definition as the image file says it should be."""
-    spec = image.gallery_image
-    return {
-        "location": session.site.location,
-        "tags": tags.merge(_base_tags(session), {tags.IMAGE: image.name}),
-        "properties": {
-            "description": image.description,
-            "osType": image.os_type,
-            "osState": spec.os_state,
-            "hyperVGeneration": spec.hyper_v_generation,
-            "architecture": ARCHITECTURE,
-            "identifier": {"publisher": spec.publisher, "offer": spec.offer, "sku": spec.sku},
-            "features": [{"name": "SecurityType", "value": spec.security_type}],
-        },
-    }
-
-
-def _immutable(props: Mapping[str, Any]) -> dict[str, str]:
-    identifier = props.get("identifier") or {}
-    features = {
-        str(f.get("name", "")).lower(): str(f.get("value", ""))
-        for f in props.get("features") or []
-        if isinstance(f, Mapping)
-    }
-    return {
-        "osType": str(props.get("osType", "")),
-        "osState": str(props.get("osState", "")),
-        "hyperVGeneration": str(props.get("hyperVGeneration") or "V1"),
-        "architecture": str(props.get("architecture") or ARCHITECTURE),
-        "identifier.publisher": str(identifier.get("publisher", "")),
-        "identifier.offer": str(identifier.get("offer", "")),
-        "identifier.sku": str(identifier.get("sku", "")),
-        "features.SecurityType": features.get("securitytype", "Standard"),
-    }
-
-
-def check_definition(
-    image: ImageDefinition, existing: Mapping[str, Any], wanted: Mapping[str, Any]
-) -> None:
-    """Refuse (ConfigError) when the gallery's definition differs from the file in what
-    Azure cannot change after creation."""
-    have = _immutable(existing.get("properties") or {})
-    want = _immutable(wanted.get("properties") or {})
-    for key, value in want.items():
-        if have[key].lower() != value.lower():
-            raise ConfigError(
-                f"refusing to change gallery image {image.gallery_image.name}: {key} is "
-                f"{have[key]!r} in the gallery but {value!r} in the image file "
-                "(Azure cannot change it; use a new gallery image name)",
-                path=str(image.path),
-                key="gallery_image",
-            )
 
 
 def ensure_image_definition(session: Session, image: ImageDefinition) -> str:
@@ -334,7 +64,7 @@ def ensure_image_definition(session: Session, image: ImageDefinition) -> str:
     site = session.site
     name = image.gallery_image.name
     wanted = definition_body(session, image)
-    what = f"gallery image {name} in {_where(session)}"
+    what = f"gallery image {name} in {where(session)}"
     with arm_call(what, where=session.where):
         try:
             existing = as_json(
@@ -362,7 +92,7 @@ def ensure_image_definition(session: Session, image: ImageDefinition) -> str:
 def _definition_missing(session: Session, image: ImageDefinition) -> NotFoundError:
     return NotFoundError(
         f"gallery image {image.gallery_image.name} (image {image.name}) does not exist in "
-        f"{_where(session)}: build a version first"
+        f"{where(session)}: build a version first"
     )
 
 
@@ -394,7 +124,7 @@ def list_versions(
         if status:
             info = get_version(session, image, info.name)
         infos.append(info)
-    return _with_latest(sorted(infos, key=lambda v: v.version))
+    return with_latest(sorted(infos, key=lambda v: v.version))
 
 
 def _version_name(image: ImageDefinition, session: Session, version: str) -> str:
@@ -413,7 +143,7 @@ def _version_name(image: ImageDefinition, session: Session, version: str) -> str
         raise NotFoundError(
             f"version id {version} belongs to gallery image {parts['image']} in gallery "
             f"{parts['gallery']}, not to image {image.name} (gallery image {name} in "
-            f"{_where(session)})"
+            f"{where(session)})"
         )
     return str(Version.parse(parts["version"], where=f"image {image.name}: version"))
 
@@ -466,7 +196,7 @@ def get_version(session: Session, image: ImageDefinition, version: str) -> Versi
         owner = _owner_of(session, image, wanted)
         hint = f" ({wanted} is a version of gallery image {owner})" if owner else ""
         raise NotFoundError(
-            f"image {image.name} has no version {wanted} in {_where(session)}{hint}"
+            f"image {image.name} has no version {wanted} in {where(session)}{hint}"
         ) from None
     info = version_info(data)
     tagged = info.tags.get(tags.IMAGE)
@@ -476,6 +206,45 @@ def get_version(session: Session, image: ImageDefinition, version: str) -> Versi
             f"{image.name}: two image files use gallery image {name}"
         )
     return info
+
+
+def version_names(session: Session, gallery_image: str) -> list[Version]:
+    """The versions a gallery image has, lowest first (none when it does not exist yet); names
+    that are not Major.Minor.Patch are not imageforge's and left out."""
+    site = session.site
+    with arm_call(f"versions of gallery image {gallery_image}", where=session.where):
+        try:
+            items = list(
+                session.compute.gallery_image_versions.list_by_gallery_image(
+                    site.resource_group, site.gallery, gallery_image
+                )
+            )
+        except Exception as err:
+            if is_not_found(err):
+                return []
+            raise
+    found = []
+    for item in items:
+        try:
+            found.append(Version.parse(str(as_json(item).get("name", ""))))
+        except VersionError:
+            continue
+    return sorted(found)
+
+
+def version_exists(session: Session, image: ImageDefinition, version: str) -> bool:
+    """Whether the version exists (one GET, without its replication status)."""
+    site = session.site
+    with arm_call(f"version {version} of image {image.name}", where=session.where):
+        try:
+            session.compute.gallery_image_versions.get(
+                site.resource_group, site.gallery, image.gallery_image.name, version
+            )
+        except Exception as err:
+            if is_not_found(err):
+                return False
+            raise
+    return True
 
 
 class GalleryVersionSource:
@@ -488,101 +257,32 @@ class GalleryVersionSource:
         self.images = dict(images or {})
 
     def existing_versions(self, image_name: str) -> list[Version]:
-        site = self.session.site
-        gallery_image = (
-            self.images[image_name].gallery_image.name if image_name in self.images else image_name
-        )
-        with arm_call(f"versions of gallery image {gallery_image}", where=self.session.where):
-            try:
-                items = list(
-                    self.session.compute.gallery_image_versions.list_by_gallery_image(
-                        site.resource_group, site.gallery, gallery_image
-                    )
-                )
-            except Exception as err:
-                if is_not_found(err):
-                    return []
-                raise
-        found = []
-        for item in items:
-            try:
-                found.append(Version.parse(str(as_json(item).get("name", ""))))
-            except VersionError:
-                continue
-        return sorted(found)
+        image = self.images.get(image_name)
+        return version_names(self.session, image.gallery_image.name if image else image_name)
 
 
-def replication_status(session: Session, image: ImageDefinition, version: str) -> ReplicationStatus:
-    """The version's replication, region by region."""
-    info = get_version(session, image, version)
-    states = {r.state for r in info.region_status}
-    if not info.region_status:
-        aggregated = "Unknown"
-    elif "Failed" in states:
-        aggregated = "Failed"
-    elif states <= {"Completed"}:
-        aggregated = "Completed"
-    else:
-        aggregated = "InProgress"
-    return ReplicationStatus(info.name, aggregated, info.region_status)
+# changing versions -----------------------------------------------------------------------
 
 
-# tags -------------------------------------------------------------------------------------
+def read_version(
+    session: Session, image: ImageDefinition, version: str | VersionInfo
+) -> VersionInfo:
+    """``version`` as a record: the one handed over as it is, a name or id read (get_version)."""
+    return version if isinstance(version, VersionInfo) else get_version(session, image, version)
 
 
-def update_tags_at(
+def tag_version(
     session: Session,
-    scope: str,
+    image: ImageDefinition,
+    version: str | VersionInfo,
     updates: Mapping[str, object],
-    *,
-    current: Mapping[str, str] | None = None,
-    what: str = "",
-) -> dict[str, str]:
-    """Apply ``updates`` (None removes) to the tags of ``scope`` with the Tags API.
-
-    Merge and Delete touch only the named keys, so concurrent writers of other keys are never
-    lost. ``current`` (the tags as last read) saves a read; the limits are checked on it.
-    Returns the tags as ARM reports them afterwards.
-    """
-    api = session.resource.tags
-    what = what or scope
-    with arm_call(f"tags of {what}", where=session.where):
-        if current is None:
-            current = _tags_of(as_json(api.get_at_scope(scope)))
-        tags.merge(current, updates)  # Azure's limits, names and values, checked up front
-        sets = {name: tags.clip(value) for name, value in updates.items() if value is not None}
-        deletes = {
-            name: value
-            for name, value in current.items()
-            if name in updates and updates[name] is None
-        }
-        result: dict[str, str] | None = None
-        if sets:
-            result = _tags_of(
-                as_json(
-                    api.begin_update_at_scope(
-                        scope, {"operation": "Merge", "properties": {"tags": sets}}
-                    ).result()
-                )
-            )
-        if deletes:
-            result = _tags_of(
-                as_json(
-                    api.begin_update_at_scope(
-                        scope, {"operation": "Delete", "properties": {"tags": deletes}}
-                    ).result()
-                )
-            )
-    return result if result is not None else dict(current)
-
-
-def read_tags_at(session: Session, scope: str, *, what: str = "") -> dict[str, str]:
-    with arm_call(f"tags of {what or scope}", where=session.where):
-        return _tags_of(as_json(session.resource.tags.get_at_scope(scope)))
-
-
-def _tags_of(data: Mapping[str, Any]) -> dict[str, str]:
-    return dict(((data.get("properties") or {}).get("tags")) or {})
+) -> VersionInfo:
+    """Merge ``updates`` into a version's tags (``None`` removes a tag); returns the version as
+    it is afterwards. Handed the version as last read, its tags save a read."""
+    info = read_version(session, image, version)
+    what = f"version {info.name} of image {image.name}"
+    values = tagsapi.update_at(session, info.id, updates, current=info.tags, what=what)
+    return with_tags(info, values)
 
 
 def set_version_tags(
@@ -591,36 +291,56 @@ def set_version_tags(
     version: str | VersionInfo,
     updates: Mapping[str, object],
 ) -> dict[str, str]:
-    """Merge ``updates`` into a version's tags (``None`` removes a tag); returns the tags."""
-    info = version if isinstance(version, VersionInfo) else get_version(session, image, version)
-    return update_tags_at(
-        session,
-        info.id,
-        updates,
-        current=info.tags,
-        what=f"version {info.name} of image {image.name}",
-    )
+    """``tag_version``, answering the tags afterwards."""
+    return dict(tag_version(session, image, version, updates).tags)
 
 
-def reserve_version(
-    session: Session,
-    image: ImageDefinition,
-    *,
-    scheme: str,
-    build_id: str | None,
-    requested: str | None,
-    run_id: str,
-    **options: Any,
+def begin_update(
+    session: Session, image: ImageDefinition, version: str, body: dict[str, Any]
 ) -> Any:
-    """Reserve the version a build of ``image`` publishes (see imageforge.azure.reservation)."""
-    from imageforge.azure.reservation import reserve
-
-    return reserve(
-        session,
-        image,
-        scheme=scheme,
-        build_id=build_id,
-        requested=requested,
-        run_id=run_id,
-        **options,
+    """Start a PATCH of the version; returns its poller. GalleryRP's GalleryImageVersionUpdate
+    reuses the version's properties model, whose only required member is ``storageProfile``
+    (GalleryRP.json, stable/2025-03-03 and 2025-12-03); its example
+    GalleryImageVersion_Update_WithoutSourceId sends it empty, which changes nothing. So every
+    PATCH carries ``storageProfile: {}``."""
+    site = session.site
+    props = dict(body.get("properties") or {})
+    props.setdefault("storageProfile", {})
+    return session.compute.gallery_image_versions.begin_update(
+        site.resource_group,
+        site.gallery,
+        image.gallery_image.name,
+        version,
+        {**body, "properties": props},
     )
+
+
+def update_version(
+    session: Session, image: ImageDefinition, info: VersionInfo, body: dict[str, Any]
+) -> VersionInfo:
+    """PATCH a version and wait for the operation (ARM polling); the version afterwards."""
+    with arm_call(f"updating image {image.name} version {info.name}", where=session.where):
+        return version_info(as_json(begin_update(session, image, info.name, body).result()))
+
+
+def delete_versions(
+    session: Session, image: ImageDefinition, names: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """Delete versions, all at once; (deleted names, one error message per failure)."""
+    site = session.site
+    ops = []
+    with arm_call(f"deleting versions of image {image.name}", where=session.where):
+        for name in names:
+            poller = session.compute.gallery_image_versions.begin_delete(
+                site.resource_group, site.gallery, image.gallery_image.name, name
+            )
+            ops.append((name, poller))
+    deleted, failures = [], []
+    for name, poller in ops:
+        try:
+            with arm_call(f"deleting image {image.name} version {name}", where=session.where):
+                poller.result()
+            deleted.append(name)
+        except AzureError as err:
+            failures.append(str(err))
+    return deleted, failures

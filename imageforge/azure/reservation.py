@@ -46,8 +46,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from imageforge import tags
-from imageforge.azure.arm import arm_call, as_json, is_not_found
+from imageforge.azure import gallery, tagsapi
 from imageforge.azure.clients import Session
+from imageforge.azure.ids import definition_id
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError, VersionError
 from imageforge.versions import Version, next_version
@@ -125,7 +126,7 @@ class Reservation:
         *,
         scheme: str,
         build_id: str | None,
-        requested: str | None,
+        requested: Version | None,
         run_id: str,
         choosing_seconds: float = CHOOSING_SECONDS,
         lease_seconds: float = LEASE_SECONDS,
@@ -137,7 +138,7 @@ class Reservation:
         self.image = image
         self.scheme = scheme
         self.build_id = build_id
-        self.requested = Version.parse(requested, where="--version") if requested else None
+        self.requested = requested
         self.run_id = run_id
         self.key = register_key(run_id)
         self.choosing_seconds = choosing_seconds
@@ -156,22 +157,14 @@ class Reservation:
         return f"version reservations of image {self.image.name}"
 
     def _write(self, value: str) -> None:
-        with arm_call(self._what(), where=self.session.where):
-            self.session.resource.tags.begin_update_at_scope(
-                self.scope, {"operation": "Merge", "properties": {"tags": {self.key: value}}}
-            ).result()
+        tagsapi.merge_at(self.session, self.scope, {self.key: value}, what=self._what())
         self.value = value
 
     def _delete(self, key: str, value: str) -> None:
-        with arm_call(self._what(), where=self.session.where):
-            self.session.resource.tags.begin_update_at_scope(
-                self.scope, {"operation": "Delete", "properties": {"tags": {key: value}}}
-            ).result()
+        tagsapi.delete_at(self.session, self.scope, {key: value}, what=self._what())
 
     def _snapshot(self) -> dict[str, str]:
-        with arm_call(self._what(), where=self.session.where):
-            data = as_json(self.session.resource.tags.get_at_scope(self.scope))
-        return dict(((data.get("properties") or {}).get("tags")) or {})
+        return tagsapi.read_at(self.session, self.scope, what=self._what())
 
     def _others(self, snapshot: Mapping[str, str], *, collect: bool = False) -> list[Register]:
         """The live registers of other reservations; stale ones are deleted if ``collect``."""
@@ -197,31 +190,10 @@ class Reservation:
         return live
 
     def _existing(self) -> set[Version]:
-        site = self.session.site
-        name = self.image.gallery_image.name
-        found: set[Version] = set()
-        with arm_call(f"versions of image {self.image.name}", where=self.session.where):
-            for item in self.session.compute.gallery_image_versions.list_by_gallery_image(
-                site.resource_group, site.gallery, name
-            ):
-                try:
-                    found.add(Version.parse(str(as_json(item).get("name", ""))))
-                except VersionError:
-                    continue
-        return found
+        return set(gallery.version_names(self.session, self.image.gallery_image.name))
 
     def _published(self, version: Version) -> bool:
-        site = self.session.site
-        with arm_call(f"version {version} of image {self.image.name}", where=self.session.where):
-            try:
-                self.session.compute.gallery_image_versions.get(
-                    site.resource_group, site.gallery, self.image.gallery_image.name, str(version)
-                )
-            except Exception as err:
-                if is_not_found(err):
-                    return False
-                raise
-        return True
+        return gallery.version_exists(self.session, self.image, str(version))
 
     # the algorithm ---------------------------------------------------------------------
 
@@ -297,9 +269,8 @@ class Reservation:
         return True
 
     def acquire(self) -> Version:
-        from imageforge.azure.gallery import ensure_image_definition
-
-        self.scope = ensure_image_definition(self.session, self.image)
+        """Reserve a version; the image definition must exist (the build ensured it)."""
+        self.scope = definition_id(self.session, self.image)
         try:
             while True:
                 self.attempts += 1
@@ -349,7 +320,7 @@ def reserve(
     *,
     scheme: str,
     build_id: str | None,
-    requested: str | None,
+    requested: Version | None,
     run_id: str,
     **options: Any,
 ) -> Iterator[Version]:

@@ -14,10 +14,10 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from imageforge import tags
-from imageforge.azure import gallery
 from imageforge.azure.clients import Session, session_for_emulator
-from imageforge.config import ImageDefinition, Site, TargetRegion, load_image_file
+from imageforge.config import ImageDefinition, TargetRegion, load_image_file
 from imageforge.sandbox.harness import EmulatorHandle
+from imageforge.site import Site
 
 REPO = Path(__file__).resolve().parents[2]
 LOCATION = "westeurope"
@@ -124,7 +124,7 @@ def evidence_tags(passed: int = 12, failed: int = 0) -> dict[str, str]:
     return {
         tags.TESTS_PASSED: str(passed),
         tags.TESTS_FAILED: str(failed),
-        gallery.TESTS_ERRORS: "0",
+        tags.TESTS_ERRORS: "0",
     }
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from azure_helpers import REPO, load_image, make_site, new_session
 
-from imageforge.azure import clients, credentials, gallery
+from imageforge.azure import credentials, gallery
 from imageforge.azure.credentials import SandboxCredential, make_credential
 from imageforge.errors import ConfigError, SandboxError
+from imageforge.pipeline.sandbox import sandbox_settings
+from imageforge.pipeline.session import open_session
 from imageforge.sandbox import control
 
 PIPELINE_ENV = {
@@ -115,7 +117,8 @@ def test_unknown_target_is_a_config_error():
 
 def test_importing_imageforge_azure_loads_no_azure_sdk():
     code = (
-        "import sys, imageforge.azure, imageforge.azure.testvm, imageforge.azure.lifecycle;"
+        "import sys, imageforge.azure, imageforge.azure.testvm, imageforge.azure.replication, "
+        "imageforge.azure.promotion, imageforge.azure.retention, imageforge.azure.janitor;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('azure', 'rich', 'paramiko', 'msal')))"
     )
@@ -130,14 +133,14 @@ def test_importing_imageforge_azure_loads_no_azure_sdk():
 
 def test_azure_session_needs_a_subscription(clean_env):
     with pytest.raises(ConfigError) as caught:
-        clients.open_session(make_site(), "azure")
+        open_session(make_site(), "azure")
     message = str(caught.value)
     assert "imageforge.subscription_id" in message and "ARM_SUBSCRIPTION_ID" in message
     assert "\n" not in message
 
 
 def test_azure_session_from_config_or_environment(clean_env, monkeypatch):
-    with clients.open_session(make_site(subscription_id="sub-1"), "azure") as session:
+    with open_session(make_site(subscription_id="sub-1"), "azure") as session:
         assert session.target == "azure" and session.subscription_id == "sub-1"
         assert session.base_url is None and session.connection_verify is None
         options = session.options()
@@ -145,19 +148,19 @@ def test_azure_session_from_config_or_environment(clean_env, monkeypatch):
         policy = options["retry_policy"]
         assert policy.total_retries == 15 and policy.status_retries == 15
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", "sub-2")
-    with clients.open_session(make_site(), "azure") as session:
+    with open_session(make_site(), "azure") as session:
         assert session.subscription_id == "sub-2"
 
 
 def test_sandbox_session_needs_a_running_sandbox(tmp_path):
     site = make_site(sandbox={"state_dir": str(tmp_path / "none"), "backend": "inert"})
     with pytest.raises(SandboxError) as caught:
-        clients.open_session(site, "sandbox")
+        open_session(site, "sandbox")
     assert str(caught.value) == "the sandbox is not running: start it with `invoke sandbox.up`"
     with pytest.raises(ConfigError, match="imageforge.sandbox.colour: unknown sandbox setting"):
-        clients.open_session(make_site(sandbox={"colour": "blue"}), "sandbox")
+        open_session(make_site(sandbox={"colour": "blue"}), "sandbox")
     with pytest.raises(ConfigError, match="unknown target"):
-        clients.open_session(make_site(), "cloud")
+        open_session(make_site(), "cloud")
 
 
 def test_sandbox_session_against_a_running_sandbox(tmp_path):
@@ -166,9 +169,9 @@ def test_sandbox_session_against_a_running_sandbox(tmp_path):
         "replication_seconds": 0, "lro_seconds": 0,
     }  # fmt: skip
     site = make_site(sandbox=settings)
-    info = control.up(clients.sandbox_settings(site))
+    info = control.up(sandbox_settings(site))
     try:
-        with clients.open_session(site, "sandbox") as session:
+        with open_session(site, "sandbox") as session:
             assert session.target == "sandbox" and session.base_url == info.url
             assert session.connection_verify == str(info.ca_path)
             assert Path(session.connection_verify).is_file()
@@ -177,7 +180,7 @@ def test_sandbox_session_against_a_running_sandbox(tmp_path):
             assert gallery.list_versions(session, load_image()) == []
         assert "compute" not in session.__dict__  # closed
     finally:
-        control.down(clients.sandbox_settings(site))
+        control.down(sandbox_settings(site))
 
 
 def test_a_throttling_storm_longer_than_azure_cores_default_is_ridden_out(arm, defined):

@@ -8,7 +8,8 @@ import pytest
 from azure_helpers import load_image, methods, publish, requests_since
 
 from imageforge import tags
-from imageforge.azure import gallery
+from imageforge.azure import gallery, ids
+from imageforge.azure.records import replication_of
 from imageforge.config import GalleryImageSpec
 from imageforge.errors import AzureError, ConfigError, NotFoundError, VersionError
 from imageforge.versions import Version
@@ -18,7 +19,7 @@ def test_ensure_gallery_and_definition_create_once(arm, session, image):
     gallery.ensure_gallery(session)
     definition_id = gallery.ensure_image_definition(session, image)
     site = session.site
-    assert definition_id == gallery.definition_id(session, image)
+    assert definition_id == ids.definition_id(session, image)
     created = session.compute.gallery_images.get(site.resource_group, "gallery", "debian-12")
     props = created.as_dict()["properties"]
     assert props["osType"] == "Linux"
@@ -107,7 +108,7 @@ def test_list_and_get_versions_with_azure_latest(session, defined):
         Version(1, 0, 2),
         Version(1, 0, 10),
     ]
-    status = gallery.replication_status(session, defined, "1.0.10")
+    status = replication_of(gallery.get_version(session, defined, "1.0.10"))
     assert status.aggregated == "Completed" and status.states == {"westeurope": "Completed"}
 
 

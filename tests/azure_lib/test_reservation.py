@@ -10,15 +10,17 @@ from collections import Counter
 import pytest
 from azure_helpers import new_session, publish
 
-from imageforge.azure import gallery, reservation
+from imageforge.azure import gallery, ids, reservation, tagsapi
 from imageforge.azure.reservation import Reservation, parse_register, register_key
 from imageforge.errors import VersionError
 from imageforge.versions import Version
 
+V = Version.parse
+
 
 def _registers(session, image):  # type: ignore[no-untyped-def]
-    scope = gallery.definition_id(session, image)
-    found = gallery.read_tags_at(session, scope)
+    scope = ids.definition_id(session, image)
+    found = tagsapi.read_at(session, scope)
     return {k: v for k, v in found.items() if k.startswith(reservation.PREFIX)}
 
 
@@ -117,8 +119,8 @@ def test_held_reservations_are_unique_without_publishing(arm, session, defined):
 def test_requested_version_that_exists_is_an_error(session, defined):
     publish(session, defined, "1.4.0")
     with pytest.raises(VersionError) as caught:
-        with gallery.reserve_version(
-            session, defined, scheme="semver", build_id=None, requested="1.4.0", run_id="r1"
+        with reservation.reserve(
+            session, defined, scheme="semver", build_id=None, requested=V("1.4.0"), run_id="r1"
         ):
             pass
     assert str(caught.value) == (
@@ -126,23 +128,23 @@ def test_requested_version_that_exists_is_an_error(session, defined):
         "(choose another --version)"
     )
     assert _registers(session, defined) == {}
-    with gallery.reserve_version(
-        session, defined, scheme="semver", build_id=None, requested="1.5.0", run_id="r1"
+    with reservation.reserve(
+        session, defined, scheme="semver", build_id=None, requested=V("1.5.0"), run_id="r1"
     ) as version:
         assert version == Version(1, 5, 0)
 
 
 def test_requested_version_claimed_by_a_live_run_is_an_error(session, defined):
-    with gallery.reserve_version(
-        session, defined, scheme="semver", build_id=None, requested="2.0.0", run_id="first"
+    with reservation.reserve(
+        session, defined, scheme="semver", build_id=None, requested=V("2.0.0"), run_id="first"
     ):
         with pytest.raises(
             VersionError,
             match=r"version 2.0.0 of image debian-12 is being built "
             r"by another run \(reservation imageforge.reserve.first\.",
         ):
-            with gallery.reserve_version(
-                session, defined, scheme="semver", build_id=None, requested="2.0.0",
+            with reservation.reserve(
+                session, defined, scheme="semver", build_id=None, requested=V("2.0.0"),
                 run_id="second",
             ):  # fmt: skip
                 pass
@@ -150,13 +152,13 @@ def test_requested_version_claimed_by_a_live_run_is_an_error(session, defined):
 
 def test_date_scheme_with_a_reused_build_id_is_refused(session, defined):
     today = dt.date(2026, 1, 5)
-    with gallery.reserve_version(
+    with reservation.reserve(
         session, defined, scheme="date", build_id="77", requested=None, run_id="a", today=today
     ) as version:
         assert version == Version(2026, 105, 77)
         publish(session, defined, str(version))
     with pytest.raises(VersionError, match=r"already exists .*\(build id reused\)"):
-        with gallery.reserve_version(
+        with reservation.reserve(
             session, defined, scheme="date", build_id="77", requested=None, run_id="b",
             today=today,
         ):  # fmt: skip
@@ -164,11 +166,11 @@ def test_date_scheme_with_a_reused_build_id_is_refused(session, defined):
 
 
 def test_crashed_runs_registers_expire_and_are_removed(session, defined):
-    scope = gallery.definition_id(session, defined)
+    scope = ids.definition_id(session, defined)
     stale_claim = register_key("crashed-claim")
     stale_choosing = register_key("crashed-choosing")
     live_claim = register_key("live")
-    gallery.update_tags_at(
+    tagsapi.update_at(
         session,
         scope,
         {
@@ -178,7 +180,7 @@ def test_crashed_runs_registers_expire_and_are_removed(session, defined):
         },
     )
     started = time.monotonic()
-    with gallery.reserve_version(
+    with reservation.reserve(
         session, defined, scheme="semver", build_id=None, requested=None, run_id="next"
     ) as version:
         assert version == Version(1, 0, 1)  # the live claim of 1.0.0 counts, the stale do not
@@ -188,7 +190,7 @@ def test_crashed_runs_registers_expire_and_are_removed(session, defined):
 
 def test_a_failed_build_releases_its_claim(session, defined):
     with pytest.raises(RuntimeError):
-        with gallery.reserve_version(
+        with reservation.reserve(
             session, defined, scheme="semver", build_id=None, requested=None, run_id="boom"
         ) as version:
             assert _registers(session, defined)

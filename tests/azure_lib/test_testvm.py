@@ -20,7 +20,7 @@ import pytest
 from azure_helpers import REPO, load_image, new_session
 
 from imageforge import tags
-from imageforge.azure import gallery, lifecycle, testvm, vmaccess, vmbodies
+from imageforge.azure import gallery, ids, janitor, testvm, vmaccess, vmbodies
 from imageforge.azure.clients import Session
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError, ConfigError, SandboxError, VersionError
@@ -61,7 +61,7 @@ def test_build_vm_then_capture_in_the_build_region_only(arm, session, defined):
             session, defined, "1.0.0", vm, tags={tags.STAGE: "built", tags.SOURCE_COMMIT: "abc"}
         )
         group = vm.resource_group
-    assert version_id == gallery.version_id(session, defined, "1.0.0")
+    assert version_id == ids.version_id(session, defined, "1.0.0")
     assert not key_dir.exists()
     assert _groups_of_run(session, "b-1") == []
     assert group not in {g.name for g in session.resource.resource_groups.list()}
@@ -287,7 +287,7 @@ def test_a_killed_run_leaves_a_group_that_cleanup_removes(arm, session, defined)
         child.stderr.close()
     assert _groups_of_run(session, "killed-run") == [group]
     # not expired yet, but its run was killed on this machine: reclaimed at once (issue 11)
-    assert lifecycle.cleanup(session) == [group]
+    assert janitor.cleanup(session) == [group]
     assert _groups_of_run(session, "killed-run") == []
     # the private key of a VM that no longer exists stays in the killed run's private temp dir
     Path(key_path).unlink(missing_ok=True)

@@ -26,11 +26,13 @@ from typing import Any
 from helpers.cli import INVOKE, CliResult, cli_env, copy_tree, free_port, rootfs_cache, run_invoke
 
 from imageforge import tags
-from imageforge.azure.clients import Session, open_session
-from imageforge.config import ImageDefinition, Site, load_image_file
+from imageforge.azure.clients import Session
+from imageforge.config import ImageDefinition, load_image_file
+from imageforge.pipeline.session import open_session
 from imageforge.sandbox.control import SandboxSettings
 from imageforge.sandbox.harness import AdminClient
 from imageforge.sandbox.machines import vm as vm_module
+from imageforge.site import Site
 
 PHASE_ROW = re.compile(
     r"^(?P<phase>[a-zA-Z/ ]+?)\s+(?P<seconds>\d+\.\d\d)(?:\s+(?P<share>[\d.]+%))?$"

@@ -3,7 +3,7 @@
 Packer's azure-arm builder needs Azure, which these tests do not have; they have the sandbox's
 ARM emulator. test_azure_target.py puts this program in place of the ``packer`` binary
 (``imageforge.packer.Packer(binary=<wrapper>)``, a two-line shell script that runs it with this
-Python) so that ``imageforge.pipeline.build_one(target="azure")`` runs unchanged.
+Python) so that ``imageforge.pipeline.build.build_one(target="azure")`` runs unchanged.
 
 ``packer build [-color=false] [-on-error=M] -only=<build>.azure-arm.<source> -var=k=v... DIR``
 

@@ -29,10 +29,11 @@ import pytest
 from helpers.cli import REPO, CliResult, free_port, rootfs_cache
 
 from imageforge.azure.testvm import TestVm
-from imageforge.config import ImageDefinition, Site, load_image_file
+from imageforge.config import ImageDefinition, load_image_file
 from imageforge.sandbox import control
 from imageforge.sandbox.control import SandboxSettings
 from imageforge.sandbox.machines import vm as vm_module
+from imageforge.site import Site
 
 NOBODY = 65534
 #: Every sandbox state dir these tests used (checked for leftovers when the session ends).

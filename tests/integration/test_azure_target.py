@@ -1,4 +1,4 @@
-"""The azure target's build path, ``pipeline.build_one(target="azure")``, on both profiles.
+"""The azure target's build path, ``build.build_one(target="azure")``, on both profiles.
 
 Packer's azure-arm builder cannot run here (no Azure), so ``packer`` is the stand-in in
 packer_azure_standin.py: it reads the rendered build/<image>/ folder and the -var values as
@@ -28,14 +28,20 @@ from typing import Any
 
 import pytest
 
-from imageforge import pipeline, tags
-from imageforge.azure import gallery, lifecycle, reservation
+from imageforge import tags
+from imageforge.azure import gallery, replication, reservation
 from imageforge.azure.clients import Session, session_for_emulator
-from imageforge.config import ImageDefinition, Site, load_image_file
+from imageforge.config import ImageDefinition, load_image_file
 from imageforge.errors import PackerError, ValidationError
 from imageforge.packer import Packer
+from imageforge.pipeline import build as building
+from imageforge.pipeline.context import resolve_profile
+from imageforge.pipeline.hosts import packer_only
+from imageforge.pipeline.timings import Timings
+from imageforge.pipeline.validate import render_all
 from imageforge.render import PROFILES, profile_for_packer
 from imageforge.sandbox.harness import EmulatorHandle, running_emulator
+from imageforge.site import Site
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "packer_azure_standin.py"
@@ -62,12 +68,14 @@ class Build:
     def out_dir(self) -> Path:
         return self.site.build_path / self.image.name
 
-    def run(self, profile: str, validated: Any = None) -> pipeline.ImageOutcome:
-        pipeline.render_all(self.site, [self.image], PROFILES[profile])
-        return pipeline.build_one(
+    def run(self, profile: str, validated: Any = None) -> building.ImageOutcome:
+        rendered = render_all(self.site, [self.image], PROFILES[profile])[0]
+        building.prepare_gallery(self.session, [self.image])
+        return building.build_one(
             self.site,
             self.session,
             self.image,
+            rendered=rendered,
             target="azure",
             profile=PROFILES[profile],
             packer=self.packer,
@@ -75,7 +83,7 @@ class Build:
             promote=False,
             on_error="cleanup",
             skip_tests=True,
-            timings=pipeline.Timings(),
+            timings=Timings(),
             validated=validated,
         )
 
@@ -156,7 +164,7 @@ def _assert_packer_command_line(build: Build) -> None:
     argv = builds[0]["argv"]
     assert builds[0]["cwd"] == str(REPO)  # provisioner paths are relative to the repository
     assert "-color=false" in argv and "-on-error=cleanup" in argv
-    assert f"-only={pipeline.packer_only(build.image, 'azure')}" in argv
+    assert f"-only={packer_only(build.image, 'azure')}" in argv
     assert "-only=debian-12.azure-arm.debian-12" in argv
     assert not [a for a in argv if a.startswith("-force")]
     assert not [a for a in argv if SECRET in a or "client_secret" in a]
@@ -245,7 +253,7 @@ def test_builtin_publishes_through_a_managed_image_and_deletes_it(build: Build) 
     _assert_reservation_released(build)
 
     # The version was captured from the build VM: it replicates like any other version.
-    result = lifecycle.replicate(build.session, build.image, "1.0.0", timeout=120)
+    result = replication.replicate(build.session, build.image, "1.0.0", timeout=120)
     assert result.changed
     replicated = gallery.get_version(build.session, build.image, "1.0.0")
     assert replicated.stage == "replicated"
@@ -299,7 +307,7 @@ def test_a_failing_packer_build_publishes_nothing(
         build.packer.build(
             build.out_dir,
             {"image_version": "1.0.1"},
-            only=pipeline.packer_only(build.image, "azure"),
+            only=packer_only(build.image, "azure"),
             manifest=build.out_dir / "manifest.json",
             log_path=log,
         )
@@ -317,7 +325,7 @@ def test_a_failed_validation_aborts_the_build_before_packer_and_releases_the_res
     def refused() -> None:
         raise ValidationError("packer validate build/debian-12 failed: Error: Unsupported")
 
-    with pytest.raises(pipeline.BuildAborted) as aborted:
+    with pytest.raises(building.BuildAborted) as aborted:
         build.run("builtin", validated=refused)
     assert isinstance(aborted.value.error, ValidationError)
     assert [i for i in build.invocations() if i["argv"][:1] == ["build"]] == []
@@ -332,12 +340,12 @@ def test_the_stand_in_answers_like_the_packer_it_stands_for(
 ) -> None:
     real = Packer(binary=REAL_PACKER, cwd=REPO).version()
     assert build.packer.version() == real  # the real Packer's answer (Debian's: 1.6.6)
-    assert pipeline.resolve_profile(None, build.packer) == profile_for_packer(real)
+    assert resolve_profile(None, build.packer) == profile_for_packer(real)
     monkeypatch.setenv("IMAGEFORGE_STANDIN_PACKER_VERSION", "1.9.5")
     newer = Packer(binary=build.site.packer, cwd=REPO)
     assert newer.version() == (1, 9, 5)
-    assert pipeline.resolve_profile(None, newer).name == "plugin"
-    result = pipeline.render_all(build.site, [build.image], PROFILES["builtin"])[0]
+    assert resolve_profile(None, newer).name == "plugin"
+    result = render_all(build.site, [build.image], PROFILES["builtin"])[0]
     assert build.packer.fmt_check(result.directory) == []
     # -only naming no source of the folder: Packer builds nothing and says so (exit 0).
     with pytest.raises(PackerError, match="wrote no manifest"):

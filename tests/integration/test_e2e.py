@@ -39,8 +39,8 @@ from e2e_helpers import (
 from helpers.cli import CliResult, edit
 
 from imageforge import tags
-from imageforge.azure.gallery import TESTS_ERRORS
-from imageforge.pipeline import PHASES
+from imageforge.pipeline.timings import PHASES
+from imageforge.tags import TESTS_ERRORS
 
 pytestmark = pytest.mark.sandbox
 
@@ -415,3 +415,28 @@ def test_a_base_version_that_does_not_exist_is_refused_before_anything_is_built(
         result.stdout + result.stderr
     )
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_dry_run_plans_exactly_what_the_build_then_does(box, first_version):
+    """The dry run (sandbox running: version and base resolved now) and the build that follows
+    derive their plan from the same step data: the build records what it ran (build.json) and
+    it equals the dry run's plan.json; the version it published carries that plan's version,
+    base and commit."""
+    planned = box.invoke("build", "--image", IMAGE, "--dry-run")
+    assert planned.returncode == 0, planned.tail()
+    out_dir = box.repo / "build" / IMAGE
+    plan = json.loads((out_dir / "plan.json").read_text())
+    assert plan["notes"]["base_version"] == "resolved now"  # not "not reachable": real values
+    assert "existing version(s)" in plan["notes"]["version"]
+    built = box.invoke("build", "--image", IMAGE, "--skip-tests", timeout=900)
+    assert built.returncode == 0, built.tail()
+    record = json.loads((out_dir / "build.json").read_text())
+    plan.pop("notes"), record.pop("notes")
+    assert record == plan
+    assert built_version(built.stdout, IMAGE) == plan["version"]
+    assert (out_dir / "version.txt").read_text().strip() == plan["version"]
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["builds"][-1]["custom_data"]["version"] == plan["version"]
+    version_tags = box.version_tags(IMAGE, plan["version"])
+    assert version_tags[tags.BASE_IMAGE_VERSION] == plan["base_version"]
+    assert f"-var=base_image_version={plan['base_version']}" in plan["packer_argv"]

@@ -30,8 +30,8 @@ from sandbox_build_helpers import (
 
 from imageforge import tags
 from imageforge.azure import gallery, testvm
-from imageforge.azure.clients import open_session
 from imageforge.config import load_image_file
+from imageforge.pipeline.session import open_session
 
 NOT_RUNNING = "error: the sandbox is not running: start it with `invoke sandbox.up`"
 NOT_ROOT = (

@@ -18,7 +18,6 @@ port) and stops it.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import subprocess
@@ -27,7 +26,6 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 from helpers.cli import INVOKE, REPO, cli_env, copy_tree, edit, run_invoke, wait_for
-from rich.console import Console
 from sandbox_build_helpers import (
     STATE_DIRS,
     assert_one_line_error,
@@ -42,12 +40,15 @@ from sandbox_build_helpers import (
     ssh_run,
 )
 
-from imageforge import pipeline, tags
-from imageforge.azure import gallery, lifecycle, reservation, testvm
-from imageforge.azure.clients import Session, open_session
+from imageforge import tags
+from imageforge.azure import gallery, replication, reservation, testvm
+from imageforge.azure.clients import Session
 from imageforge.config import load_image_file
 from imageforge.errors import AzureError, ConfigError
 from imageforge.packer import Packer, variables_for
+from imageforge.pipeline.context import new_run_id, source_commit
+from imageforge.pipeline.hosts import packer_only
+from imageforge.pipeline.session import open_session
 from imageforge.render import Renderer, profile_for_packer
 from imageforge.sandbox import control
 
@@ -125,9 +126,9 @@ def test_a_version_built_on_the_sandbox_boots_in_its_second_region(tmp_path: Pat
             packer = Packer(binary=site.packer, cwd=REPO)
             out_dir = site.build_path / image.name
             Renderer(site).render(image, profile_for_packer(packer.version()), out_dir)
-            commit = pipeline.source_commit(REPO)
+            commit = source_commit(REPO)
 
-            with testvm.sandbox_build_vm(session, image, run_id=pipeline.new_run_id()) as build:
+            with testvm.sandbox_build_vm(session, image, run_id=new_run_id()) as build:
                 # reachable with the run's own key, as the image's build user, not built yet
                 status, out = ssh_run(build, "id -un; test -e /etc/imageforge-release || echo none")
                 assert (status, out.split()) == (0, ["packer", "none"])
@@ -146,7 +147,7 @@ def test_a_version_built_on_the_sandbox_boots_in_its_second_region(tmp_path: Pat
                 artifact = packer.build(
                     out_dir,
                     variables,
-                    only=pipeline.packer_only(image, "sandbox"),
+                    only=packer_only(image, "sandbox"),
                     manifest=out_dir / "manifest.json",
                     log_path=out_dir / "packer.log",
                     timeout=600,
@@ -177,9 +178,7 @@ def test_a_version_built_on_the_sandbox_boots_in_its_second_region(tmp_path: Pat
                 ):
                     pass
 
-            result = lifecycle.replicate(
-                session, image, VERSION, timeout=300, console=Console(file=io.StringIO())
-            )
+            result = replication.replicate(session, image, VERSION, timeout=300)
             assert dict(result.regions) == {"westeurope": "Completed", "northeurope": "Completed"}
             assert result.stage == "replicated"
 

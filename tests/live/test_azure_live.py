@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from imageforge.config import Site, select_images
+from imageforge.config import select_images
+from imageforge.site import Site
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ def site() -> Site:
 
 @pytest.fixture(scope="module")
 def session(site: Site):
-    from imageforge.azure.clients import open_session
+    from imageforge.pipeline.session import open_session
 
     return open_session(site, "azure")
 

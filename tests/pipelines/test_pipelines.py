@@ -1044,7 +1044,7 @@ def test_variable_group_variables_are_imageforge_settings(
     assert documented, "docs/pipelines.md: no variable-group table (| `INVOKE_IMAGEFORGE_...` |)"
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from imageforge.config import Site
+    from imageforge.site import Site
 
     settings = set(Site.__dataclass_fields__) - {"root"}
     declared: set[str] | None = None
@@ -1059,7 +1059,7 @@ def test_variable_group_variables_are_imageforge_settings(
         key = variable.removeprefix("INVOKE_IMAGEFORGE_").lower()
         if key not in settings:
             problems.append(
-                f"docs/pipelines.md: {variable}: imageforge.config.Site has no setting {key!r}"
+                f"docs/pipelines.md: {variable}: imageforge.site.Site has no setting {key!r}"
             )
         elif declared is not None and key not in declared:
             problems.append(

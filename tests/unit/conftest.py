@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from spine_helpers import copy_tree
 
-from imageforge.pipeline import throwaway_key
+from imageforge.pipeline.validate import throwaway_key
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ import pytest
 from helpers.cli import REPO
 from spine_helpers import IMAGE_NAMES
 
-from imageforge.config import ImageDefinition, Site, load_image_file, select_images
+from imageforge.config import ImageDefinition, load_image_file, select_images
 from imageforge.errors import ConfigError
+from imageforge.site import Site
 
 DEBIAN = (REPO / "images" / "debian-12.pkrvars.hcl").read_text(encoding="utf-8")
 WINDOWS = (REPO / "images" / "windows-2022.pkrvars.hcl").read_text(encoding="utf-8")

@@ -12,8 +12,8 @@ import pytest
 from helpers.cli import REPO
 
 from imageforge.azure import egress, vmaccess
-from imageforge.config import Site
 from imageforge.errors import ConfigError
+from imageforge.site import Site
 
 ANSWERS = {
     "/public": (200, "203.0.113.7\n"),  # TEST-NET-3 is documentation space: use a global one

@@ -14,10 +14,11 @@ import pytest
 from helpers.cli import REPO, edit
 from spine_helpers import IMAGE_NAMES
 
-from imageforge.config import Site, load_image_file
+from imageforge.config import load_image_file
 from imageforge.errors import ValidationError
 from imageforge.lint import check_plugin_profile, documented_options, lint_plugin_profile
 from imageforge.render import PROFILES, Renderer
+from imageforge.site import Site
 
 
 def render(directory: Path, name: str, profile: str = "plugin", root: Path = REPO) -> Path:

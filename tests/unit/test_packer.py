@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers.cli import REPO, clean_env
 
-from imageforge.config import Site, load_image_file
+from imageforge.config import load_image_file
 from imageforge.errors import PackerError
 from imageforge.packer import (
     Artifact,
@@ -25,6 +25,7 @@ from imageforge.packer import (
 )
 from imageforge.process import Completed, SubprocessRunner
 from imageforge.render import PROFILES, Renderer
+from imageforge.site import Site
 
 MANIFEST = {
     "builds": [
@@ -474,12 +475,12 @@ def test_the_manifest_path_of_a_rendered_build_is_relative_to_the_repository(no_
 def test_validating_the_plugin_profile_on_packer_1_7_inits_its_plugins_first(
     fake_binary, tmp_path, no_azure_env
 ):
-    from imageforge import pipeline
+    from imageforge.pipeline import validate
 
     image = load_image_file(REPO / "images" / "debian-12.pkrvars.hcl", repo_root=REPO)
     result = Renderer(Site(root=REPO)).render(image, PROFILES["plugin"], tmp_path)
     recorder = Recorder(output="Packer v1.9.4\n")
-    report = pipeline.validate_rendered(
+    report = validate.validate_rendered(
         Site(root=REPO), image, result, packer_with(fake_binary, recorder)
     )
     assert [call["argv"][1] for call in recorder.calls] == ["fmt", "version", "init", "validate"]

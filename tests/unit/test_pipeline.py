@@ -1,4 +1,4 @@
-"""pipeline.py pieces that need no Azure and no sandbox."""
+"""imageforge.pipeline pieces that need no Azure and no sandbox."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from imageforge import pipeline
-from imageforge.config import Site
-from imageforge.errors import AzureError, ValidationError
-from imageforge.pipeline import PHASES, Timings, Validation, delete_managed_image
+from imageforge import process
+from imageforge.errors import AzureError, ConfigError, ValidationError
+from imageforge.pipeline import build, parallel, validate
+from imageforge.pipeline.context import say
+from imageforge.pipeline.hosts import delete_managed_image
+from imageforge.pipeline.timings import PHASES, Timings
+from imageforge.pipeline.validate import Validation
+from imageforge.site import Site
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,11 +92,11 @@ def test_validation_runs_in_the_background_until_a_build_waits_for_it(monkeypatc
     gate = threading.Event()
     validated = []
 
-    def validate(site, image, result, packer):
+    def check(site, image, result, packer):
         assert gate.wait(timeout=30), "Validation() waited for the validation it started"
         validated.append((image, result))
 
-    monkeypatch.setattr(pipeline, "validate_rendered", validate)
+    monkeypatch.setattr(validate, "validate_rendered", check)
     validation = Validation(None, ["a", "b"], ["a/", "b/"], None)
     gate.set()  # reached only because constructing it did not wait
     timings = Timings()
@@ -104,12 +108,12 @@ def test_validation_runs_in_the_background_until_a_build_waits_for_it(monkeypatc
 def test_a_failed_validation_stops_at_that_image_and_every_wait_raises_it(monkeypatch):
     validated = []
 
-    def validate(site, image, result, packer):
+    def check(site, image, result, packer):
         if image == "b":
             raise ValidationError("b: not `packer fmt` clean")
         validated.append(image)
 
-    monkeypatch.setattr(pipeline, "validate_rendered", validate)
+    monkeypatch.setattr(validate, "validate_rendered", check)
     validation = Validation(None, ["a", "b", "c"], ["a/", "b/", "c/"], None)
     for _ in range(2):
         with pytest.raises(ValidationError, match="b: not `packer fmt` clean"):
@@ -123,19 +127,20 @@ def test_a_build_raises_the_validation_error_when_no_image_got_as_far_as_packer(
     """The image failed before its build waited for validation (here: an ARM error): the
     failed validation still ends the build with its own error, as when it ran first."""
 
-    def validate(site, image, result, packer):
+    def check(site, image, result, packer):
         raise ValidationError("packer validate build/debian-12 failed: Error: Unsupported")
 
     def build_one(site, session, image, **options):
-        return pipeline.ImageOutcome(image.name, error="ARM said no")  # never calls validated
+        return build.ImageOutcome(image.name, error="ARM said no")  # never calls validated
 
-    monkeypatch.setattr(pipeline, "validate_rendered", validate)
-    monkeypatch.setattr(pipeline, "build_one", build_one)
-    monkeypatch.setattr(pipeline, "sandbox_to_start", lambda site: None)
-    monkeypatch.setattr(pipeline, "_open_session", lambda site, target: object())
+    monkeypatch.setattr(validate, "validate_rendered", check)
+    monkeypatch.setattr(build, "build_one", build_one)
+    monkeypatch.setattr(build, "sandbox_to_start", lambda site: None)
+    monkeypatch.setattr(build, "open_session", lambda site, target: object())
+    monkeypatch.setattr(build, "prepare_gallery", lambda session, images: None)
     site = Site(root=REPO, build_dir=str(tmp_path / "build"), packer="/bin/true")
     with pytest.raises(ValidationError, match="packer validate build/debian-12 failed"):
-        pipeline.build_task(
+        build.build_task(
             site,
             names=["debian-12"],
             os_name="all",
@@ -152,16 +157,16 @@ def test_a_build_raises_the_validation_error_when_no_image_got_as_far_as_packer(
 
 
 def test_parallel_workers_default_to_all_and_the_sandbox_to_its_cores(monkeypatch, capsys):
-    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 2)
-    assert pipeline.parallel_workers(3, None, "azure") == 3
-    assert pipeline.parallel_workers(3, "2", "azure") == 2
-    assert pipeline.parallel_workers(1, None, "azure") == 1
-    assert pipeline.parallel_workers(3, None, "sandbox") == 2
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    assert parallel.parallel_workers(3, None, "azure") == 3
+    assert parallel.parallel_workers(3, "2", "azure") == 2
+    assert parallel.parallel_workers(1, None, "azure") == 1
+    assert parallel.parallel_workers(3, None, "sandbox") == 2
     out = capsys.readouterr().out
     assert "note: building 2 images at once, not 3: the sandbox runs its VMs and Packer" in out
     for bad in ("0", "-1", "two"):
-        with pytest.raises(pipeline.ConfigError, match="--parallel: .* is not a positive number"):
-            pipeline.parallel_workers(3, bad, "azure")
+        with pytest.raises(ConfigError, match="--parallel: .* is not a positive number"):
+            parallel.parallel_workers(3, bad, "azure")
 
 
 def test_builds_run_at_once_and_one_failure_leaves_the_others(capsys):
@@ -174,15 +179,15 @@ def test_builds_run_at_once_and_one_failure_leaves_the_others(capsys):
             self.name = name
 
     def one(image):  # type: ignore[no-untyped-def]
-        with pipeline.process.prefixed(f"[{image.name}] "):
+        with process.prefixed(f"[{image.name}] "):
             barrier.wait()
-            pipeline.say(f"{image.name}: building")
-            outcome = pipeline.ImageOutcome(image.name, ok=image.name == "a")
+            say(f"{image.name}: building")
+            outcome = build.ImageOutcome(image.name, ok=image.name == "a")
             if not outcome.ok:
                 outcome.error = "packer failed"
             return outcome
 
-    outcomes = pipeline._run_all([Image("a"), Image("b")], one, 2)  # type: ignore[list-item]
+    outcomes = parallel.run_all([Image("a"), Image("b")], one, 2)  # type: ignore[list-item]
     assert [(o.image, o.ok, o.error) for o in outcomes] == [
         ("a", True, None), ("b", False, "packer failed")]  # fmt: skip
     out = capsys.readouterr().out.splitlines()

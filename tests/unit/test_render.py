@@ -19,7 +19,7 @@ from helpers.cli import REPO, edit
 from spine_helpers import IMAGE_NAMES, PROFILE_NAMES
 
 from imageforge import hclio
-from imageforge.config import ImageDefinition, Site, load_image_file
+from imageforge.config import ImageDefinition, load_image_file
 from imageforge.errors import ConfigError, RenderError
 from imageforge.packer import Packer
 from imageforge.render import (
@@ -31,6 +31,7 @@ from imageforge.render import (
     source_name,
     write_outputs,
 )
+from imageforge.site import Site
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("IMAGEFORGE_UPDATE_GOLDEN") == "1"

@@ -16,10 +16,11 @@ from helpers.cli import REPO, clean_env
 from spine_helpers import IMAGE_NAMES, PROFILE_NAMES, run_invoke
 
 from imageforge import hclio
-from imageforge.config import Site, load_image_file
+from imageforge.config import load_image_file
 from imageforge.packer import Packer
 from imageforge.process import SECRET_ENV, SubprocessRunner
 from imageforge.render import PROFILES, Renderer
+from imageforge.site import Site
 
 MARK = "IFSECRET"
 SECRETS = {name: f"{MARK}-{name.lower()}-7f3a" for name in SECRET_ENV}

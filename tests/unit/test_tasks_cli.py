@@ -19,7 +19,7 @@ import pytest
 from helpers.cli import REPO, CliResult, clean_env, edit
 from spine_helpers import IMAGE_NAMES, copy_tree, run_invoke
 
-from imageforge.config import Site
+from imageforge.site import Site
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -52,6 +52,22 @@ def _pristine_stays_pristine(request: pytest.FixtureRequest):
 def test_unknown_os(pristine):
     result = run_invoke(pristine, "validate", "--os", "beos")
     assert_one_line_error(result, "unknown --os 'beos': expected linux, windows or all")
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_os_is_an_error_not_every_image(pristine, empty):
+    """`--os ""` (an unset pipeline variable) once built every image."""
+    result = run_invoke(pristine, "build", "--os", empty, "--dry-run")
+    assert_one_line_error(result, "--os is empty: expected linux, windows or all")
+    assert "would build" not in result.stdout
+
+
+def test_a_version_with_spaces_is_an_error(pristine):
+    result = run_invoke(
+        pristine, "build", "--image", "debian-12", "--version", " 1.0.0", "--dry-run"
+    )
+    assert_one_line_error(result, "--version")
+    assert "would build" not in result.stdout
 
 
 def test_unknown_image(pristine):

@@ -17,8 +17,9 @@ import pytest
 from helpers.cli import REPO
 
 from imageforge import hclio
-from imageforge.config import Site, load_image_file
+from imageforge.config import load_image_file
 from imageforge.render import PROFILES, Renderer
+from imageforge.site import Site
 
 WINDOWS = sorted((REPO / "provisioners" / "windows").glob("*.ps1"))
 SYSPREP = REPO / "provisioners" / "windows" / "Invoke-Sysprep.ps1"

@@ -1,0 +1,80 @@
+"""A version's test evidence: written by the test stage, read by the promote gate.
+
+``record_test_result`` writes the Testinfra summary (``imageforge.tests-*``, the report's digest
+and place) onto the version. ``gate_problems`` is the promote gate: stage ``tested`` or
+``replicated``; tests-passed > 0, tests-failed == 0 and tests-errors == 0; replication Completed
+in every target region of the image file.
+"""
+
+from __future__ import annotations
+
+from imageforge import tags
+from imageforge.azure.clients import Session
+from imageforge.azure.gallery import read_version, tag_version
+from imageforge.azure.records import VersionInfo
+from imageforge.config import ImageDefinition
+
+#: A version in one of these provisioning states has an operation running on it.
+BUSY = ("Creating", "Updating", "Deleting")
+
+
+def record_test_result(
+    session: Session,
+    image: ImageDefinition,
+    version: str | VersionInfo,
+    *,
+    passed: int,
+    failed: int,
+    errors: int,
+    digest: str,
+    tested_at: str,
+    report: str | None = None,
+) -> VersionInfo:
+    """Write the Testinfra summary onto the version; returns the version afterwards.
+
+    Stage ``tested`` when something passed and nothing failed or errored, else ``failed``. A
+    promoted or revoked version keeps its stage (the evidence tags still change).
+    """
+    info = read_version(session, image, version)
+    verdict = "tested" if passed > 0 and failed == 0 and errors == 0 else "failed"
+    stage = info.stage if info.stage in ("promoted", "revoked") else verdict
+    updates: dict[str, object] = {
+        tags.STAGE: stage,
+        tags.TESTS_PASSED: passed,
+        tags.TESTS_FAILED: failed,
+        tags.TESTS_ERRORS: errors,
+        tags.REPORT_DIGEST: digest or None,
+        tags.TESTED_AT: tested_at,
+        tags.REPORT: report,
+    }
+    return tag_version(session, image, info, updates)
+
+
+def gate_problems(image: ImageDefinition, info: VersionInfo) -> list[str]:
+    """Why ``info`` may not be promoted (empty when it passes the gate)."""
+    problems = []
+    if info.stage not in ("tested", "replicated", "promoted"):
+        problems.append(f"stage is {info.stage or 'unset'}, not tested or replicated")
+    if not (info.tests_passed or 0) > 0:
+        problems.append("no passing test result is recorded")
+    if info.tests_failed:
+        problems.append(f"{info.tests_failed} test(s) failed")
+    if info.tests_errors:
+        problems.append(f"{info.tests_errors} test error(s)")
+    if info.provisioning_state in BUSY:
+        problems.append(f"it is {info.provisioning_state.lower()} (replication in progress)")
+    states = {r.region: r.state for r in info.region_status}
+    failed = [r.name for r in image.target_regions if states.get(r.name) == "Failed"]
+    missing = [r.name for r in image.target_regions if r.name not in states]
+    pending = [
+        r.name
+        for r in image.target_regions
+        if states.get(r.name) not in (None, "Failed", "Completed")
+    ]
+    if failed:
+        problems.append(f"replication failed in {', '.join(failed)}")
+    if missing:
+        problems.append(f"not replicated to {', '.join(missing)}")
+    if pending:
+        problems.append(f"still replicating to {', '.join(pending)}")
+    return problems
