@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from imageforge.azure import gallery
 from imageforge.config import select_images
+from imageforge.pipeline.session import open_session
 from imageforge.site import Site
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,14 +30,10 @@ def site() -> Site:
 
 @pytest.fixture(scope="module")
 def session(site: Site):
-    from imageforge.pipeline.session import open_session
-
     return open_session(site, "azure")
 
 
 def test_the_gallery_and_every_image_definition_exist_or_are_created(site, session):
-    from imageforge.azure import gallery
-
     gallery.ensure_gallery(session)
     for image in select_images(site.images_path):
         definition = gallery.ensure_image_definition(session, image)
@@ -43,8 +41,6 @@ def test_the_gallery_and_every_image_definition_exist_or_are_created(site, sessi
 
 
 def test_versions_are_listed_with_their_stage(site, session):
-    from imageforge.azure import gallery
-
     for image in select_images(site.images_path):
         for info in gallery.list_versions(session, image):
             assert info.stage, f"{image.name} {info.name} carries no imageforge.stage tag"
