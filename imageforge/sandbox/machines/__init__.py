@@ -6,9 +6,9 @@ rootfs.py (the debootstrap cache), layers.py (captured images) and tree.py (copy
 Import from those modules: no module of this package imports the package itself.
 """
 
-# Kept only for importers outside the sandbox's machines that still write
-# `from imageforge.sandbox.machines import ChrootBackend` (imageforge/sandbox/emulator/backends.py,
-# bench/); once they import imageforge.sandbox.machines.chroot, this re-export goes.
+# Kept only for the benchmarks that still write `from imageforge.sandbox.machines import
+# ChrootBackend` (bench/bench_e2e.py, bench/bench_sandbox_vm.py); once they import
+# imageforge.sandbox.machines.chroot, this re-export goes.
 from imageforge.sandbox.machines.chroot import ChrootBackend
 
 __all__ = ["ChrootBackend"]
