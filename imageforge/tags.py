@@ -45,6 +45,8 @@ EXPIRES = PREFIX + "expires"
 PURPOSE = PREFIX + "purpose"
 #: The process that made a throw-away group (imageforge.owner): cleanup reclaims it once dead.
 OWNER = PREFIX + "owner"
+#: On a sandbox public IP: the port its VM's sshd listens on (the emulator writes it).
+SANDBOX_SSH_PORT = PREFIX + "sandbox-ssh-port"
 
 STAGES = ("built", "tested", "failed", "replicated", "promoted", "revoked")
 MAX_TAGS = 50

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 
 from imageforge import regions as region_names
 from imageforge import tags as tag_names
-from imageforge.azure.arm import arm_call, as_json, is_not_found
+from imageforge.azure.arm import arm_call, as_json
 from imageforge.azure.clients import Session
+from imageforge.azure.gallery import version_exists
+from imageforge.azure.records import VersionInfo, version_info
 from imageforge.azure.throwaway import TestVm, throwaway_vm
 from imageforge.azure.vmbodies import VmPlan
 from imageforge.config import ImageDefinition
@@ -58,20 +60,6 @@ def sandbox_build_vm(
         yield vm
 
 
-def _version_exists(session: Session, image: ImageDefinition, version: str) -> bool:
-    site = session.site
-    with arm_call(f"version {version} of image {image.name}", where=session.where):
-        try:
-            session.compute.gallery_image_versions.get(
-                site.resource_group, site.gallery, image.gallery_image.name, version
-            )
-            return True
-        except Exception as err:
-            if not is_not_found(err):
-                raise
-            return False
-
-
 def capture_version(
     session: Session,
     image: ImageDefinition,
@@ -80,8 +68,21 @@ def capture_version(
     *,
     tags: Mapping[str, object],
 ) -> str:
+    """``capture``, answering the version's id."""
+    return capture(session, image, version, vm, tags=tags).id
+
+
+def capture(
+    session: Session,
+    image: ImageDefinition,
+    version: str,
+    vm: TestVm,
+    *,
+    tags: Mapping[str, object],
+) -> VersionInfo:
     """Deallocate and generalize the build VM, then create the gallery version from it in the
-    build region only, excluded from latest, with ``tags``; returns the version id."""
+    build region only, excluded from latest, with ``tags``; returns the version as the create
+    operation answered it (no second read)."""
     site = session.site
     name = image.gallery_image.name
     gallery_region = region_names.normalize(site.location)
@@ -92,7 +93,7 @@ def capture_version(
             path=str(image.path),
             key="build.region",
         )
-    if _version_exists(session, image, version):
+    if version_exists(session, image, version):
         raise VersionError(
             f"version {version} of image {image.name} already exists in gallery {site.gallery}"
         )
@@ -126,4 +127,4 @@ def capture_version(
         created = session.compute.gallery_image_versions.begin_create_or_update(
             site.resource_group, site.gallery, name, version, body
         ).result()
-    return str(as_json(created).get("id"))
+    return version_info(as_json(created))

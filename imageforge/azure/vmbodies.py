@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from imageforge import tags
 from imageforge.config import ImageDefinition
 
-SANDBOX_SSH_PORT_TAG = "imageforge.sandbox-ssh-port"
+SANDBOX_SSH_PORT_TAG = tags.SANDBOX_SSH_PORT
 SSH_PORT = 22
 WINRM_HTTPS_PORT = 5986
 VNET_PREFIX = "10.42.0.0/16"

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from imageforge.azure import gallery, testvm
+from imageforge.azure import buildvm, gallery
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
+from imageforge.azure.throwaway import TestVm
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError
 from imageforge.kinds import Target
@@ -104,7 +105,7 @@ class SandboxBuildHost:
 
     session: Session
     image: ImageDefinition
-    vm: testvm.TestVm
+    vm: TestVm
     only: str
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -115,8 +116,7 @@ class SandboxBuildHost:
         return None
 
     def publish(self, version: Version, artifact: Artifact, tags: dict[str, str]) -> VersionInfo:
-        testvm.capture_version(self.session, self.image, str(version), self.vm, tags=tags)
-        return gallery.get_version(self.session, self.image, str(version))
+        return buildvm.capture(self.session, self.image, str(version), self.vm, tags=tags)
 
 
 def packer_only(image: ImageDefinition, target: Target) -> str:
@@ -138,7 +138,7 @@ def build_host(
     if target == "azure":
         yield AzureBuildHost(session, image, profile, packer_only(image, target))
         return
-    with testvm.sandbox_build_vm(session, image, run_id=run_id, base_version=base_version) as vm:
+    with buildvm.sandbox_build_vm(session, image, run_id=run_id, base_version=base_version) as vm:
         yield SandboxBuildHost(
             session,
             image,

@@ -22,12 +22,7 @@ import pytest
 
 from imageforge.config import ImageDefinition, load_image_file
 from imageforge.errors import ImageforgeError
-
-#: The environment variable that carries the WinRM password (never the host spec).
-WINRM_PASSWORD_ENV = "IMAGEFORGE_WINRM_PASSWORD"
-#: A PEM file: the one certificate the WinRM host's TLS is verified against (imageforge sets it
-#: to the test VM's own certificate). Unset: the system's CAs. Validation is never turned off.
-WINRM_CA_ENV = "IMAGEFORGE_WINRM_CA"
+from imageforge.hostspec import WINRM_CA_ENV, WINRM_PASSWORD_ENV  # the password's variable, the CA
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imageforge import tags
 from imageforge.sandbox.emulator.armerrors import ArmError
 from imageforge.sandbox.emulator.context import Emulator
 from imageforge.sandbox.emulator.handlers import common
@@ -18,7 +19,7 @@ from imageforge.sandbox.emulator.handlers.network import base
 from imageforge.sandbox.emulator.messages import ArmRequest
 from imageforge.sandbox.emulator.store import Resource
 
-SSH_PORT_TAG = "imageforge.sandbox-ssh-port"
+SSH_PORT_TAG = tags.SANDBOX_SSH_PORT
 
 
 def _build(_em: Emulator, req: ArmRequest, res: Resource, props: dict[str, Any]) -> None:
