@@ -81,7 +81,7 @@ class Run:
 def warm_cache() -> float:
     """Make sure the base root filesystem is cached; seconds it took (0 when it was)."""
     from imageforge.sandbox.backend import MARKETPLACE
-    from imageforge.sandbox.machines import ChrootBackend
+    from imageforge.sandbox.machines.chroot import ChrootBackend
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="imageforge-bench-warm-") as state:

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imageforge.sandbox.backend import MARKETPLACE, OsProfile  # noqa: E402
-from imageforge.sandbox.machines import ChrootBackend  # noqa: E402
+from imageforge.sandbox.machines.chroot import ChrootBackend  # noqa: E402
 from imageforge.sandbox.machines.rootfs import RootfsCache  # noqa: E402
 
 DEFAULT_CACHE = Path(

@@ -140,3 +140,18 @@ def test_mypy_finds_nothing_in_imageforge():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "Success: no issues found" in proc.stdout
+
+
+def test_the_architecture_module_table_lists_every_module_and_nothing_else():
+    """docs/ARCHITECTURE.md's table names each module of imageforge/ (without the
+    ``imageforge.`` prefix), so the map a newcomer reads cannot drift from the code."""
+    doc = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = doc.split("## Package layout (imageforge/)", 1)[1].split("\n## ", 1)[0]
+    listed = {  # `module` rows, and **package/** rows that head a group
+        line.split("|")[1].strip().strip("`*").rstrip("/").replace("/", ".")
+        for line in section.splitlines()
+        if line.startswith(("| `", "| **"))
+    }
+    actual = {m.removeprefix("imageforge.") for m in _modules() if m != "imageforge"}
+    assert sorted(actual - listed) == [], "modules missing from docs/ARCHITECTURE.md"
+    assert sorted(listed - actual) == [], "docs/ARCHITECTURE.md lists modules that do not exist"

@@ -2,13 +2,7 @@
 
 ``ChrootBackend`` (chroot.py) implements ``imageforge.sandbox.backend.MachineBackend``; see
 chroot.py (the contract), disks.py (a VM's disk), vm.py (one VM), vminit.py (a VM's init),
-rootfs.py (the debootstrap cache), layers.py (captured images) and tree.py (copying images).
-Import from those modules: no module of this package imports the package itself.
+rootfs.py (the debootstrap cache), layers.py (captured images), checks.py (what is refused
+up front), partial.py (half-written images) and tree.py (removing trees). The package exports
+nothing: import from those modules.
 """
-
-# Kept only for the benchmarks that still write `from imageforge.sandbox.machines import
-# ChrootBackend` (bench/bench_e2e.py, bench/bench_sandbox_vm.py); once they import
-# imageforge.sandbox.machines.chroot, this re-export goes.
-from imageforge.sandbox.machines.chroot import ChrootBackend
-
-__all__ = ["ChrootBackend"]
