@@ -48,7 +48,6 @@ OWNER = PREFIX + "owner"
 #: On a sandbox public IP: the port its VM's sshd listens on (the emulator writes it).
 SANDBOX_SSH_PORT = PREFIX + "sandbox-ssh-port"
 
-STAGES = ("built", "tested", "failed", "replicated", "promoted", "revoked")
 MAX_TAGS = 50
 MAX_VALUE = 256
 _FORBIDDEN_NAME = re.compile(r"[<>%&\\?/]")

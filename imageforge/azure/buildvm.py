@@ -14,10 +14,10 @@ from contextlib import contextmanager
 
 from imageforge import regions as region_names
 from imageforge import tags as tag_names
-from imageforge.azure.arm import arm_call, as_json
+from imageforge.azure.arm import arm_call
 from imageforge.azure.clients import Session
-from imageforge.azure.gallery import version_exists
-from imageforge.azure.records import VersionInfo, version_info
+from imageforge.azure.gallery import create_version, version_exists
+from imageforge.azure.records import VersionInfo
 from imageforge.azure.throwaway import TestVm, throwaway_vm
 from imageforge.azure.vmbodies import VmPlan
 from imageforge.config import ImageDefinition
@@ -84,7 +84,6 @@ def capture(
     build region only, excluded from latest, with ``tags``; returns the version as the create
     operation answered it (no second read)."""
     site = session.site
-    name = image.gallery_image.name
     gallery_region = region_names.normalize(site.location)
     if region_names.normalize(vm.region) != gallery_region:
         raise ConfigError(
@@ -123,8 +122,4 @@ def capture(
             "storageProfile": {"source": {"virtualMachineId": vm.vm_id}},
         },
     }
-    with arm_call(f"publishing version {version} of image {image.name}", where=session.where):
-        created = session.compute.gallery_image_versions.begin_create_or_update(
-            site.resource_group, site.gallery, name, version, body
-        ).result()
-    return version_info(as_json(created))
+    return create_version(session, image, version, body)

@@ -13,6 +13,7 @@ from imageforge.azure.clients import Session
 from imageforge.azure.gallery import read_version, tag_version
 from imageforge.azure.records import VersionInfo
 from imageforge.config import ImageDefinition
+from imageforge.kinds import Stage
 
 #: A version in one of these provisioning states has an operation running on it.
 BUSY = ("Creating", "Updating", "Deleting")
@@ -36,7 +37,7 @@ def record_test_result(
     promoted or revoked version keeps its stage (the evidence tags still change).
     """
     info = read_version(session, image, version)
-    verdict = "tested" if passed > 0 and failed == 0 and errors == 0 else "failed"
+    verdict: Stage = "tested" if passed > 0 and failed == 0 and errors == 0 else "failed"
     stage = info.stage if info.stage in ("promoted", "revoked") else verdict
     updates: dict[str, object] = {
         tags.STAGE: stage,

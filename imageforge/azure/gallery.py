@@ -295,6 +295,18 @@ def set_version_tags(
     return dict(tag_version(session, image, version, updates).tags)
 
 
+def create_version(
+    session: Session, image: ImageDefinition, version: str, body: dict[str, Any]
+) -> VersionInfo:
+    """PUT a new version and wait for it; the version as the operation answered it."""
+    site = session.site
+    with arm_call(f"publishing version {version} of image {image.name}", where=session.where):
+        created = session.compute.gallery_image_versions.begin_create_or_update(
+            site.resource_group, site.gallery, image.gallery_image.name, version, body
+        ).result()
+    return version_info(as_json(created))
+
+
 def begin_update(
     session: Session, image: ImageDefinition, version: str, body: dict[str, Any]
 ) -> Any:

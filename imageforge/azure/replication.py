@@ -22,11 +22,12 @@ from imageforge.azure.gallery import begin_update, get_version, read_version, ta
 from imageforge.azure.records import VersionInfo
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError
+from imageforge.kinds import Stage
 
 log = logging.getLogger("imageforge.azure")
 
 #: Stages a successful replication may turn into ``replicated`` (never promoted, revoked, failed).
-_REPLICABLE_STAGES = ("", "built", "tested", "replicated")
+_REPLICABLE_STAGES: tuple[Stage, ...] = ("", "built", "tested", "replicated")
 #: First and longest wait between two looks at a replicating version.
 POLL_FIRST = 1.0
 POLL_MAX = 15.0

@@ -5,13 +5,16 @@ the versions table. (imageforge.azure prints nothing; rich loads only when a tas
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imageforge.azure.arm import one_line
 from imageforge.azure.records import VersionInfo
 
+if TYPE_CHECKING:  # rich loads only when a task prints
+    from rich.console import Console
 
-def stderr_console(*, plain: bool = False) -> Any:
+
+def stderr_console(*, plain: bool = False) -> Console:
     """A console on stderr for progress bars. ``plain``: one that does not redraw in place
     (several builds share the terminal, and two live displays would overwrite each other)."""
     from rich.console import Console  # lazy: rich is heavy
@@ -22,7 +25,7 @@ def stderr_console(*, plain: bool = False) -> Any:
 class ReplicationProgress:
     """A rich progress bar per region (rendered once at the end when not on a terminal)."""
 
-    def __init__(self, console: Any, label: str) -> None:
+    def __init__(self, console: Console, label: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn  # lazy: rich is heavy
 
         self.progress = Progress(
@@ -58,7 +61,9 @@ def _fmt_date(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value else "-"
 
 
-def render_versions(image_name: str, rows: list[VersionInfo], console: Any = None) -> None:
+def render_versions(
+    image_name: str, rows: list[VersionInfo], console: Console | None = None
+) -> None:
     """Print the versions table (rich)."""
     from rich import box  # lazy: rich is heavy
     from rich.table import Table
@@ -93,7 +98,7 @@ def render_versions(image_name: str, rows: list[VersionInfo], console: Any = Non
     out.print(table)
 
 
-def _console_stdout() -> Any:
+def _console_stdout() -> Console:
     """stdout; wide when it is not a terminal (a CI log should not wrap the table)."""
     from rich.console import Console  # lazy: rich is heavy
 

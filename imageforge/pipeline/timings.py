@@ -6,8 +6,11 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 PHASES = (
     "render",
@@ -39,7 +42,7 @@ class Timings:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     @contextlib.contextmanager
-    def around(self, name: str, manager: Any) -> Iterator[Any]:
+    def around(self, name: str, manager: AbstractContextManager[T]) -> Iterator[T]:
         """Enter and exit ``manager`` counting only its own set-up and tear-down as ``name``."""
         started = time.perf_counter()
         value = manager.__enter__()
