@@ -26,6 +26,14 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 #: Managed images are served by the same ComputeRP api-versions as virtual machines.
 API_VERSIONS["compute.image"] = API_VERSIONS["compute.vm"]
+#: Management locks: azure-mgmt-resource-locks 1.0 sends 2020-05-01 (locks.json's newest
+#: stable version); the spec's list and get examples are written with 2016-09-01.
+API_VERSIONS["authorization"] = ("2016-09-01", "2020-05-01")
+#: Role assignments: azure-mgmt-authorization 4.0 sends 2022-04-01 (the newest stable
+#: authorization-RoleAssignmentsCalls.json). Subscriptions and tenants (Microsoft.Resources'
+#: subscriptions API): 2022-12-01, the newest stable, as imageforge.azure.sharing sends it.
+API_VERSIONS["authorization.roles"] = ("2022-04-01",)
+API_VERSIONS["subscriptions"] = ("2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01")
 
 #: Families answered like a resource provider (NoRegisteredProviderFound) rather than like
 #: ARM's own Microsoft.Resources endpoints (InvalidApiVersionParameter).
@@ -34,6 +42,8 @@ _PROVIDER_TYPES = {
     "compute.vm": "Microsoft.Compute/virtualMachines",
     "compute.image": "Microsoft.Compute/images",
     "network": "Microsoft.Network",
+    "authorization": "Microsoft.Authorization/locks",
+    "authorization.roles": "Microsoft.Authorization/roleAssignments",
 }
 _SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 

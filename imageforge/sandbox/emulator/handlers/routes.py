@@ -9,11 +9,15 @@ parameters as Azure's REST specs do.
 from __future__ import annotations
 
 from imageforge.sandbox.emulator.handlers import (
+    authorization,
     galleries,
     images,
+    locks,
     marketplace,
     operations,
     resourcegroups,
+    sharing,
+    subscriptions,
     tags,
     versions,
     vmcreate,
@@ -52,6 +56,18 @@ def _routes() -> list[Route]:
         + "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
     )
     scoped_tags = SUB + "{scope:path}" + tags.SUFFIX
+    assignments = SUB + "{scope:path}" + authorization.SUFFIX
+    assignment_methods = (
+        ("PUT", authorization.put_assignment),
+        ("GET", authorization.get_assignment),
+        ("DELETE", authorization.delete_assignment),
+    )
+    group_locks = RG + locks.SUFFIX
+    lock_methods = (
+        ("PUT", locks.put_at_group),
+        ("GET", locks.get_at_group),
+        ("DELETE", locks.delete_at_group),
+    )
     group_methods = (
         ("PUT", resourcegroups.put),
         ("GET", resourcegroups.get),
@@ -76,6 +92,18 @@ def _routes() -> list[Route]:
         Route("GET", SUB + "/operationresults" + OPERATION, operations.location_status,
               "resources"),
         *(Route(method, scoped_tags, handler, "resources") for method, handler in tags_methods),
+        # management locks on resource groups (and the subscription's list of them)
+        Route("GET", SUB + locks.SUFFIX, locks.list_at_subscription, "authorization"),
+        Route("GET", group_locks, locks.list_at_group, "authorization"),
+        *(Route(method, group_locks + "/{lockName}", handler, "authorization")
+          for method, handler in lock_methods),
+        # the caller's subscriptions and tenant; role assignments at any scope
+        Route("GET", "/subscriptions", subscriptions.list_subscriptions, "subscriptions"),
+        Route("GET", SUB, subscriptions.get_subscription, "subscriptions"),
+        Route("GET", "/tenants", subscriptions.list_tenants, "subscriptions"),
+        Route("GET", assignments, authorization.list_assignments, "authorization.roles"),
+        *(Route(method, assignments + "/{roleAssignmentName}", handler, "authorization.roles")
+          for method, handler in assignment_methods),
         # galleries, image definitions and image versions
         *crud_routes(
             "compute.gallery", compute + "/galleries", "galleryName",
@@ -93,6 +121,7 @@ def _routes() -> list[Route]:
             Crud(versions.list_versions, versions.put_version, versions.get_version,
                  versions.delete_version, patch=versions.patch_version),
         ),
+        Route("POST", gallery + "/share", sharing.share, "compute.gallery"),
         Route("GET", compute_loc + "/capsOperations" + OPERATION, operations.async_status,
               "compute.gallery"),
         # virtual machines
@@ -127,4 +156,5 @@ def _routes() -> list[Route]:
 
 
 def router() -> Router:
-    return Router(_routes())
+    """The table, every route behind the management locks of the scopes it deletes or writes."""
+    return Router([locks.enforced(route) for route in _routes()])
