@@ -19,7 +19,7 @@ from imageforge.sandbox.emulator.armerrors import (
     property_change_not_allowed,
 )
 from imageforge.sandbox.emulator.context import Emulator
-from imageforge.sandbox.emulator.handlers import common
+from imageforge.sandbox.emulator.handlers import common, sharing
 from imageforge.sandbox.emulator.messages import ArmRequest, ArmResponse
 from imageforge.sandbox.emulator.store import Resource
 
@@ -85,6 +85,7 @@ def put_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
         if existing is not None:
             common.same_location(existing, location, GALLERY_TYPE)
             common.reject_if_busy(existing, f"gallery '{name}'")
+            props = sharing.profile_on_write(existing.properties, props)
             res = existing
             res.body["tags"] = common.tags_of(body, res.body.get("tags"))
             res.body["properties"] = {**props, "identifier": existing.properties["identifier"]}
@@ -94,11 +95,19 @@ def put_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
             )
             res = Resource(rid, GALLERY_TYPE, common.base_body(rid, GALLERY_TYPE, location, {}))
             res.body["tags"] = common.tags_of(body)
+            props = sharing.profile_on_write(None, props)
             res.body["properties"] = {
                 **props,
                 "identifier": {"uniqueName": f"{req.subscription}-{name.upper()}"},
             }
-        return common.put_with_operation(em, req, res, common.GALLERY, created=existing is None)
+        return common.put_with_operation(
+            em, req, res, common.GALLERY, created=existing is None, render=_shown
+        )
+
+
+def _shown(res: Resource) -> dict[str, Any]:
+    """A gallery as a write's answer shows it: like a plain GET (no sharing groups)."""
+    return sharing.gallery_view(res.body, {})
 
 
 def patch_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -107,14 +116,15 @@ def patch_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
         res = require_gallery(em, req)
         common.reject_if_busy(res, f"gallery '{res.body['name']}'")
         props = common.drop(common.properties_of(body), *_GALLERY_READONLY)
-        res.properties.update(props)
+        res.properties.update(sharing.profile_on_write(res.properties, props))
         if "tags" in body:
             res.body["tags"] = common.tags_of(body)
-        return common.put_with_operation(em, req, res, common.GALLERY, created=False)
+        return common.put_with_operation(em, req, res, common.GALLERY, created=False, render=_shown)
 
 
 def get_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
-    return ArmResponse(200, require_gallery(em, req).body)
+    """The gallery; its sharing groups only with ``$select``/``$expand`` (handlers.sharing)."""
+    return ArmResponse(200, sharing.gallery_view(require_gallery(em, req).body, req.query))
 
 
 def list_galleries(em: Emulator, req: ArmRequest) -> ArmResponse:
@@ -125,7 +135,7 @@ def list_galleries(em: Emulator, req: ArmRequest) -> ArmResponse:
     else:
         scope = f"/subscriptions/{req.subscription}"
     found = em.store.resources(GALLERY_TYPE, scope)
-    return common.paginate(em, req, [r.body for r in found])
+    return common.paginate(em, req, [_shown(r) for r in found])
 
 
 def delete_gallery(em: Emulator, req: ArmRequest) -> ArmResponse:
