@@ -107,6 +107,8 @@ def validate(c, image=None, os="all", profile=None):
         "base_version": "Marketplace version of the base image (default: the image file's, "
         "'latest' resolved to the newest)",
         "parallel": "Build at most N images at once (default: all; the sandbox: one per core)",
+        "preview": "Publish a shallow preview (build region only), test it, stop: never "
+        "replicated or promoted; prune deletes it after --preview-days",
     },
 )
 @handles_errors
@@ -123,6 +125,7 @@ def build(
     skip_tests=False,
     base_version=None,
     parallel=None,
+    preview=False,
 ):
     """Render, validate, packer build, test a VM from the new version, replicate (and promote)."""
     from imageforge.pipeline.build import build_task
@@ -140,6 +143,7 @@ def build(
         skip_tests=skip_tests,
         base_version=base_version,
         parallel=parallel,
+        preview=preview,
     )
     if not ok:
         raise Exit("error: at least one image failed; see the summary above", code=1)
@@ -210,6 +214,33 @@ def versions(c, image="", target=None):
     from imageforge.pipeline.release import versions_task
 
     versions_task(_site(c), _one_image(c, image), target=target)
+
+
+@task(
+    iterable=["add_subscription", "add_tenant", "remove_subscription", "remove_tenant", "reader"],
+    help={
+        "add_subscription": "Share the gallery with this subscription id; repeatable",
+        "add_tenant": "Share the gallery with this Entra tenant id; repeatable",
+        "remove_subscription": "Stop sharing with this subscription id; repeatable",
+        "remove_tenant": "Stop sharing with this tenant id; repeatable",
+        "reset": "Stop sharing with everyone (with --add-*: share with exactly those)",
+        "reader": "Grant this principal (object id) the Reader role on the gallery; repeatable",
+        "target": TARGET,
+    },
+)
+@handles_errors
+def share(
+    c, add_subscription=None, add_tenant=None, remove_subscription=None, remove_tenant=None,
+    reset=False, reader=None, target=None,
+):  # fmt: skip
+    """Share the gallery with subscriptions and tenants, or grant a principal Reader on it."""
+    from imageforge.pipeline.sharing import share_task
+
+    share_task(
+        _site(c), add_subscriptions=add_subscription or [], add_tenants=add_tenant or [],
+        remove_subscriptions=remove_subscription or [], remove_tenants=remove_tenant or [],
+        readers=reader or [], reset=reset, target=target,
+    )  # fmt: skip
 
 
 @task(
@@ -310,17 +341,19 @@ def deprecate(c, image="", version="", date="", target=None):
         "keep": "Promoted versions to keep (default 3)",
         "days": "Keep anything younger than this many days (default 30)",
         "yes": "Delete; without it prune only lists",
+        "preview_days": "Delete previews (build --preview) older than this many days (default 7)",
         "target": TARGET,
     }
 )
 @handles_errors
-def prune(c, image="", keep=3, days=30, yes=False, target=None):
+def prune(c, image="", keep=3, days=30, yes=False, preview_days=7, target=None):
     """List (or with --yes delete) versions outside the retention policy; never the latest."""
     from imageforge.pipeline.release import prune_task
 
     prune_task(
-        _site(c), _one_image(c, image), keep=int(keep), days=int(days), yes=yes, target=target
-    )
+        _site(c), _one_image(c, image), keep=int(keep), days=int(days), yes=yes, target=target,
+        preview_days=int(preview_days),
+    )  # fmt: skip
 
 
 @task(help={"target": TARGET})
@@ -330,6 +363,24 @@ def cleanup(c, target=None):
     from imageforge.pipeline.release import cleanup_task
 
     cleanup_task(_site(c), target=target)
+
+
+@task(help={"target": TARGET})
+@handles_errors
+def lock(c, target=None):
+    """Put imageforge's CanNotDelete lock on the gallery's resource group (idempotent)."""
+    from imageforge.pipeline.locking import lock_task
+
+    lock_task(_site(c), target=target)
+
+
+@task(help={"target": TARGET})
+@handles_errors
+def unlock(c, target=None):
+    """Remove imageforge's lock from the gallery's resource group."""
+    from imageforge.pipeline.locking import unlock_task
+
+    unlock_task(_site(c), target=target)
 
 
 @task(help={"check": "Only report whether Packer is installed"})
@@ -420,6 +471,7 @@ ns = Collection(
     verify,
     diff,
     versions,
+    share,
     outdated,
     replicate,
     promote,
@@ -427,6 +479,8 @@ ns = Collection(
     deprecate,
     prune,
     cleanup,
+    lock,
+    unlock,
     setup,
     sandbox,
 )
@@ -451,6 +505,7 @@ ns.configure(
             "test_allowed_source": "",
             "egress_ip_url": "https://api.ipify.org",
             "test_subnet_id": "",
+            "lock_gallery": True,
             "sandbox": {
                 "state_dir": "~/.cache/imageforge/sandbox",
                 "host": "127.0.0.1",

@@ -114,6 +114,15 @@ class Session:
 
         return ResourceManagementClient(self.credential, self.subscription_id, **self.options())
 
+    @cached_property
+    def authorization(self) -> Any:
+        """Role assignments (azure-mgmt-authorization; imageforge.azure.sharing)."""
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return AuthorizationManagementClient(
+            self.credential, self.subscription_id, **self.options()
+        )
+
     @property
     def where(self) -> str:
         """How error messages name the ARM endpoint."""
@@ -121,7 +130,7 @@ class Session:
 
     def close(self) -> None:
         """Close the clients created so far (their HTTP sessions) and the credential."""
-        for name in ("compute", "network", "resource"):
+        for name in ("compute", "network", "resource", "authorization"):
             client = self.__dict__.pop(name, None)
             if client is not None:
                 client.close()

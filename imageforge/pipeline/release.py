@@ -20,6 +20,7 @@ from imageforge.pipeline import show
 from imageforge.pipeline.context import RunContext, say
 from imageforge.pipeline.sandbox import sandbox_images
 from imageforge.pipeline.session import session_for
+from imageforge.pipeline.sharing import sharing_line
 from imageforge.site import Site, parse_days, parse_seconds
 from imageforge.versions import Version
 
@@ -27,9 +28,11 @@ from imageforge.versions import Version
 def versions_task(
     site: Site, image: ImageDefinition, *, target: str | None, session: Session | None = None
 ) -> None:
-    """`invoke versions`: every version with its replication status, newest first."""
+    """`invoke versions`: every version with its replication status, newest first, and who
+    the gallery is shared with."""
     session = session or session_for(site, target)
     show.render_versions(image.name, versions_table(session, image))
+    say(sharing_line(session))
 
 
 def versions_table(session: Session, image: ImageDefinition) -> list[VersionInfo]:
@@ -144,11 +147,21 @@ def deprecate_task(
 
 
 def prune_task(
-    site: Site, image: ImageDefinition, *, keep: int, days: int, yes: bool, target: str | None
+    site: Site,
+    image: ImageDefinition,
+    *,
+    keep: int,
+    days: int,
+    yes: bool,
+    target: str | None,
+    preview_days: int = retention.PREVIEW_DAYS,
 ) -> None:
-    if keep < 0 or days < 0:
-        raise ConfigError("--keep and --days must be >= 0")
-    result = retention.prune(session_for(site, target), image, keep=keep, days=days, yes=yes)
+    if keep < 0 or days < 0 or preview_days < 0:
+        raise ConfigError("--keep, --days and --preview-days must be >= 0")
+    result = retention.prune(
+        session_for(site, target), image, keep=keep, days=days, yes=yes,
+        preview_days=preview_days, actor=RunContext.of(site.root).actor,
+    )  # fmt: skip
     say(result.message)
 
 
