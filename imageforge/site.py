@@ -17,6 +17,8 @@ from typing import Any
 from imageforge.errors import ConfigError
 from imageforge.kinds import TARGETS, Target
 
+LOCK_GALLERY_ENV = "INVOKE_IMAGEFORGE_LOCK_GALLERY"
+
 
 @dataclass(frozen=True)
 class Site:
@@ -41,6 +43,8 @@ class Site:
     test_allowed_source: str = ""
     egress_ip_url: str = "https://api.ipify.org"
     test_subnet_id: str = ""
+    #: Keep a CanNotDelete lock on ``resource_group`` (``invoke build`` ensures it).
+    lock_gallery: bool = True
     sandbox: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,6 +107,14 @@ class Site:
             values["replicate_timeout"] = parse_seconds(
                 values["replicate_timeout"], where="imageforge.replicate_timeout"
             )
+        # Invoke reads any environment value but "" and "0" as true for a boolean setting, so
+        # INVOKE_IMAGEFORGE_LOCK_GALLERY=false would lock: its own text is what counts
+        raw = os.environ.get(LOCK_GALLERY_ENV)
+        if "lock_gallery" in values or raw is not None:
+            values["lock_gallery"] = parse_switch(
+                values.get("lock_gallery") if raw is None else raw,
+                where=LOCK_GALLERY_ENV if raw is not None else "imageforge.lock_gallery",
+            )
         return cls(root=root, **values)
 
 
@@ -112,6 +124,18 @@ def parse_days(value: Any, *, where: str) -> int:
     if not text.isdigit():
         raise ConfigError(f"{where}: {value!r} is not a whole number of days")
     return int(text)
+
+
+def parse_switch(value: Any, *, where: str) -> bool:
+    """true or false (YAML's booleans, or their spellings in an environment variable)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ConfigError(f"{where}: {value!r} is not true or false")
 
 
 def parse_seconds(value: Any, *, where: str) -> int:

@@ -7,12 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from imageforge.azure import locks
 from imageforge.azure.clients import Session
 from imageforge.azure.evidence import BUSY
 from imageforge.azure.gallery import delete_versions, list_versions, read_version, update_version
 from imageforge.azure.records import VersionInfo, latest_of
 from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError, ConfigError
+
+#: How long a preview (a shallow version built with --preview) is kept, in days.
+PREVIEW_DAYS = 7
 
 
 def _label(image: ImageDefinition, version: str) -> str:
@@ -62,10 +66,36 @@ class PruneResult:
 
 
 def prune_plan(
-    versions: list[VersionInfo], *, keep: int, days: int, now: dt.datetime
+    versions: list[VersionInfo],
+    *,
+    keep: int,
+    days: int,
+    now: dt.datetime,
+    preview_days: int = PREVIEW_DAYS,
 ) -> tuple[list[VersionInfo], list[VersionInfo]]:
     """(candidates, kept): keep the newest ``keep`` promoted versions, anything younger than
-    ``days`` (or of unknown age), anything busy, and never the current latest."""
+    ``days`` (or of unknown age), anything busy, and never the current latest. Previews
+    (shallow versions) have their own policy: each goes once older than ``preview_days``."""
+    previews = [v for v in versions if v.is_preview]
+    old = now - dt.timedelta(days=preview_days)
+    doomed = {
+        v.name
+        for v in previews
+        if v.published_date is not None
+        and v.published_date <= old
+        and v.provisioning_state not in BUSY
+    }
+    versions = [v for v in versions if not v.is_preview]
+    candidates, kept = _release_plan(versions, keep=keep, days=days, now=now)
+    return (
+        sorted(candidates + [v for v in previews if v.name in doomed], key=lambda v: v.version),
+        sorted(kept + [v for v in previews if v.name not in doomed], key=lambda v: v.version),
+    )
+
+
+def _release_plan(
+    versions: list[VersionInfo], *, keep: int, days: int, now: dt.datetime
+) -> tuple[list[VersionInfo], list[VersionInfo]]:
     latest = latest_of(versions)
     promoted = sorted((v for v in versions if v.stage == "promoted"), key=lambda v: v.version)
     keep_names = {v.name for v in promoted[len(promoted) - keep :]} if keep > 0 else set()
@@ -90,15 +120,22 @@ def prune(
     days: int = 30,
     yes: bool = False,
     now: dt.datetime | None = None,
+    preview_days: int = PREVIEW_DAYS,
+    actor: str = "imageforge",
 ) -> PruneResult:
-    """List (and with ``yes`` delete) the versions the retention policy lets go."""
-    if keep < 0 or days < 0:
-        raise ConfigError("prune: --keep and --days must be >= 0")
+    """List (and with ``yes`` delete) the versions the retention policy lets go; the deletes
+    run with imageforge's lock on the gallery's group lifted (by ``actor``) and restored."""
+    if keep < 0 or days < 0 or preview_days < 0:
+        raise ConfigError("prune: --keep, --days and --preview-days must be >= 0")
     moment = now or dt.datetime.now(dt.UTC)
     versions = list_versions(session, image)
-    candidates, kept = prune_plan(versions, keep=keep, days=days, now=moment)
+    candidates, kept = prune_plan(
+        versions, keep=keep, days=days, now=moment, preview_days=preview_days
+    )
     names = [v.name for v in candidates]
     policy = f"keep {keep} newest promoted, anything younger than {days} days, and latest"
+    if any(v.is_preview for v in versions):
+        policy += f"; previews until {preview_days} days old"
     if not candidates:
         return PruneResult(
             [], [], image.name, [v.name for v in kept],
@@ -110,7 +147,8 @@ def prune(
             f"would delete {len(names)} version(s) of image {image.name}: {', '.join(names)} "
             "(run again with --yes to delete)",
         )  # fmt: skip
-    deleted, failures = delete_versions(session, image, names)
+    with locks.lifted(session, actor=actor, why="prune"):
+        deleted, failures = delete_versions(session, image, names)
     if failures:
         raise AzureError(
             f"prune deleted {len(deleted)} of {len(names)} version(s); {failures[0]}"

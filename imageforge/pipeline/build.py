@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imageforge import process, tags
-from imageforge.azure import gallery, marketplace, promotion, replication
+from imageforge.azure import gallery, locks, marketplace, promotion, replication
 from imageforge.azure.clients import Session
 from imageforge.azure.reservation import reserve
 from imageforge.config import ImageDefinition, select_images
@@ -78,8 +78,12 @@ def build_task(
     skip_tests: bool = False,
     base_version: str | None = None,
     parallel: str | int | None = None,
+    preview: bool = False,
 ) -> bool:
-    """`invoke build`. Returns True when every image reached its goal."""
+    """`invoke build`. Returns True when every image reached its goal.
+
+    ``preview``: publish a shallow version (build region, one replica), test it there, and
+    stop: a preview is never replicated or promoted, and prune lets it go by its own policy."""
     target_name, why = site.resolve_target(target)
     say(f"target: {target_name} ({why})")
     requested = Version.parse(version, where="--version") if version is not None else None
@@ -94,8 +98,15 @@ def build_task(
     on_error = on_error or site.on_error
     if on_error not in ON_ERROR_MODES:
         raise ConfigError(f"unknown --on-error {on_error!r}: expected {', '.join(ON_ERROR_MODES)}")
+    if preview and promote:
+        raise ConfigError("--preview with --promote: a preview is never promoted")
     packer.path()
     chosen = resolve_profile(profile, packer)
+    if preview and target_name == "azure" and not chosen.shallow_replication:
+        raise ConfigError(
+            f"--preview needs the plugin profile: Packer's built-in azure-arm ({chosen.name} "
+            "profile) cannot publish a shallow version (use_shallow_replication)"
+        )
     sandbox = None
     if target_name == "sandbox" and not dry_run:
         sandbox = sandbox_to_start(site)  # before anything is written: what the sandbox needs
@@ -115,7 +126,7 @@ def build_task(
         plans = planning.dry_run(
             site, images, results, session=session, context=context, target=target_name,
             profile=chosen, packer=packer, version=requested, base_version=base_version,
-            on_error=on_error,
+            on_error=on_error, preview=preview,
         )  # fmt: skip
         for plan in plans:
             plan.write(site, packer, "plan.json")
@@ -153,6 +164,7 @@ def build_task(
                 base_version=base_version,
                 plain_progress=workers > 1,
                 context=context,
+                preview=preview,
             )
 
     try:
@@ -173,7 +185,12 @@ def _say_plan(site: Site, plan: planning.ImagePlan, packer: Packer) -> None:
         f"({plan.notes['base_version']})"
     )
     say(f"  profile {entry['profile']}, publish to {entry['gallery']} in {entry['publish_region']}")
-    say(f"  then test, replicate to {', '.join(entry['target_regions'])}")
+    if plan.preview:
+        say(
+            f"  preview: shallow, tested in {entry['publish_region']}; never replicated or promoted"
+        )
+    else:
+        say(f"  then test, replicate to {', '.join(entry['target_regions'])}")
     say(f"  files: {', '.join(entry['rendered_files'])}")
     say(f"  packer: {shlex.join(entry['packer_argv'])}")
 
@@ -208,10 +225,15 @@ def _report(
 def prepare_gallery(session: Session, images: Sequence[ImageDefinition]) -> None:
     """The resource group, the gallery and each image's definition, once per build and one
     after the other: ARM refuses a second write to a gallery while one runs (409
-    OperationNotAllowed), and two builds at once would both find the gallery missing."""
+    OperationNotAllowed), and two builds at once would both find the gallery missing.
+    Then, with the ``lock_gallery`` setting, the group's CanNotDelete lock (said when made)."""
     gallery.ensure_gallery(session)
     for image in images:
         gallery.ensure_image_definition(session, image)
+    if session.site.lock_gallery:
+        locked = locks.ensure(session)
+        if locked.changed:
+            say(locked.message)
 
 
 def build_one(
@@ -232,6 +254,7 @@ def build_one(
     base_version: str | None = None,
     plain_progress: bool = False,
     context: RunContext | None = None,
+    preview: bool = False,
 ) -> ImageOutcome:
     """Build, publish, test, replicate (and promote) one image; its gallery and definition
     exist (``prepare_gallery``).
@@ -261,7 +284,7 @@ def build_one(
             (out_dir / "version.txt").write_text(f"{reserved}\n", encoding="utf-8")
             plan = planning.plan_image(
                 site, image, rendered, context=context, target=target, profile=profile,
-                version=reserved, base_version=base, on_error=on_error,
+                version=reserved, base_version=base, on_error=on_error, preview=preview,
                 notes={"version": "reserved", "base_version": "resolved"},
             )  # fmt: skip
             host_cm = build_host(session, target, image, profile, run_id, base)
@@ -294,10 +317,11 @@ def build_one(
                     tags.SOURCE_COMMIT: context.commit,
                     tags.PIPELINE_RUN: context.pipeline_run,
                     tags.BASE_IMAGE_VERSION: base,
+                    **({tags.PREVIEW: "true"} if preview else {}),
                     **site.tags,
                 }
                 with timings.phase("capture/publish"):
-                    info = host.publish(reserved, artifact, version_tags)
+                    info = host.publish(reserved, artifact, version_tags, preview=preview)
             outcome.version_id = info.id
             outcome.stage = "built"
         say(f"{image.name}: published {outcome.version} ({outcome.version_id})")
@@ -314,6 +338,13 @@ def build_one(
             )
             return outcome
         outcome.stage = "tested"
+        if preview:
+            say(
+                f"{image.name}: {info.name} is a preview: tested in {image.build.region}, "
+                "not replicated"
+            )
+            outcome.ok = True
+            return outcome
         with timings.phase("replicate"):
             label = f"image {image.name} version {info.name}"
             console = show.stderr_console(plain=plain_progress)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from imageforge.azure import buildvm, gallery
+from imageforge.azure import buildvm, gallery, locks
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
 from imageforge.azure.throwaway import TestVm
@@ -21,7 +21,7 @@ from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError
 from imageforge.kinds import Target
 from imageforge.packer import Artifact
-from imageforge.pipeline.context import say
+from imageforge.pipeline.context import RunContext, say
 from imageforge.render import Profile, source_name
 from imageforge.versions import Version
 
@@ -34,8 +34,11 @@ class BuildHost(Protocol):
 
     def after_failure(self, version: Version) -> None: ...
 
-    def publish(self, version: Version, artifact: Artifact, tags: dict[str, str]) -> VersionInfo:
-        """Make the built version a gallery version (if Packer has not) and return it."""
+    def publish(
+        self, version: Version, artifact: Artifact, tags: dict[str, str], *, preview: bool
+    ) -> VersionInfo:
+        """Make the built version a gallery version (if Packer has not) and return it;
+        ``preview``: a shallow one."""
         ...
 
 
@@ -73,9 +76,13 @@ class AzureBuildHost:
         except ResourceNotFoundError:
             return
         say(f"deleting the intermediate managed image {name} {why}")
-        self.session.compute.images.begin_delete(group, name).result()
+        with _lock_lifted(self.session, group):
+            self.session.compute.images.begin_delete(group, name).result()
 
-    def publish(self, version: Version, artifact: Artifact, tags: dict[str, str]) -> VersionInfo:
+    def publish(
+        self, version: Version, artifact: Artifact, tags: dict[str, str], *, preview: bool
+    ) -> VersionInfo:
+        """Packer published it (with use_shallow_replication when ``preview``)."""
         if self.profile.managed_image and artifact.artifact_id:
             delete_managed_image(self.session, artifact.artifact_id)
         return gallery.get_version(self.session, self.image, str(version))
@@ -96,7 +103,15 @@ def delete_managed_image(session: Session, image_id: str) -> None:
             f"the manifest's artifact {image_id!r} is not a managed image id"
         ) from None
     say(f"deleting the intermediate managed image {name} in {group}")
-    session.compute.images.begin_delete(group, name).result()
+    with _lock_lifted(session, group):
+        session.compute.images.begin_delete(group, name).result()
+
+
+def _lock_lifted(session: Session, group: str) -> contextlib.AbstractContextManager[object]:
+    """The managed image lives in the gallery's group, under imageforge's CanNotDelete lock
+    (``lock_gallery``): lifted around the delete, restored after, as prune does."""
+    actor = RunContext.of(session.site.root).actor
+    return locks.lifted_in(session, group, actor=actor, why="managed image cleanup")
 
 
 @dataclass
@@ -115,8 +130,12 @@ class SandboxBuildHost:
     def after_failure(self, version: Version) -> None:
         return None
 
-    def publish(self, version: Version, artifact: Artifact, tags: dict[str, str]) -> VersionInfo:
-        return buildvm.capture(self.session, self.image, str(version), self.vm, tags=tags)
+    def publish(
+        self, version: Version, artifact: Artifact, tags: dict[str, str], *, preview: bool
+    ) -> VersionInfo:
+        return buildvm.capture(
+            self.session, self.image, str(version), self.vm, tags=tags, shallow=preview
+        )
 
 
 def packer_only(image: ImageDefinition, target: Target) -> str:
