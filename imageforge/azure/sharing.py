@@ -132,13 +132,15 @@ def update_sharing(
 
 
 def _get(session: Session, path: str, what: str) -> dict[str, Any] | None:
-    """GET a Microsoft.Resources subscriptions-API path through the SDK pipeline; None on 404."""
+    """GET a Microsoft.Resources subscriptions-API path through the SDK pipeline; None when
+    ARM does not show it to the caller: 404, or 401/403 (the spec does not say which ARM answers
+    for a subscription of another tenant; either way it tells nothing)."""
     from azure.core.rest import HttpRequest
 
     request = HttpRequest("GET", path, params={"api-version": SUBSCRIPTIONS_API})
     with arm_call(what, where=session.where):
         response = session.resource.send_request(request)
-        if response.status_code == 404:
+        if response.status_code in (401, 403, 404):
             return None
         response.raise_for_status()
         return dict(response.json())
