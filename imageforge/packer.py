@@ -219,12 +219,15 @@ def variables_for(
     pipeline_run: str,
     use_azure_cli_auth: bool,
     base_image_version: str | None = None,
+    preview: bool = False,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The -var values of a build: none of them secret."""
+    """The -var values of a build: none of them secret. ``preview`` only when set (the
+    templates default it to false), so an ordinary build's argv does not change."""
     variables = {
         "image_version": version,
         **({"base_image_version": base_image_version} if base_image_version else {}),
+        **({"preview": "true"} if preview else {}),
         "source_commit": source_commit,
         "pipeline_run": pipeline_run,
         "use_azure_cli_auth": "true" if use_azure_cli_auth else "false",

@@ -71,6 +71,8 @@ class Profile:
     packer_constraint: str
     #: `public_ip_sku` (plugin >= 2.2.0): Azure creates no new Basic public IPs since 2025-03-31.
     public_ip_sku: bool = False
+    #: `use_shallow_replication` (the plugin's shallow gallery destination): `--preview` builds.
+    shallow_replication: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -94,6 +96,7 @@ PROFILES: dict[str, Profile] = {
         destination_storage_type=True,
         # Not ">= 1.10": Packer 1.10 and later are under the BSL; 1.9.x is the last MPL-2.0 line.
         packer_constraint=">= 1.9.0",
+        shallow_replication=True,
         public_ip_sku=True,
     ),
 }

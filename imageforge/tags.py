@@ -29,6 +29,8 @@ TESTED_AT = PREFIX + "tested-at"
 TESTS_ERRORS = PREFIX + "tests-errors"
 #: Where the test report of a version is kept (path or URL).
 REPORT = PREFIX + "report"
+#: On a version built with --preview (shallow replication, never promoted): "true".
+PREVIEW = PREFIX + "preview"
 #: The regions whose replication failed (cleared when replication completes).
 REPLICATION_FAILED = PREFIX + "replication-failed"
 PROMOTED_BY = PREFIX + "promoted-by"

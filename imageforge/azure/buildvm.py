@@ -79,10 +79,12 @@ def capture(
     vm: TestVm,
     *,
     tags: Mapping[str, object],
+    shallow: bool = False,
 ) -> VersionInfo:
     """Deallocate and generalize the build VM, then create the gallery version from it in the
     build region only, excluded from latest, with ``tags``; returns the version as the create
-    operation answered it (no second read)."""
+    operation answered it (no second read). ``shallow``: replicationMode Shallow, one replica
+    (a preview: the plugin's use_shallow_replication does the same on Azure)."""
     site = session.site
     gallery_region = region_names.normalize(site.location)
     if region_names.normalize(vm.region) != gallery_region:
@@ -109,10 +111,11 @@ def capture(
         "properties": {
             "publishingProfile": {
                 "excludeFromLatest": True,
+                **({"replicationMode": "Shallow"} if shallow else {}),
                 "targetRegions": [
                     {
                         "name": gallery_region,
-                        "regionalReplicaCount": target.replicas if target else 1,
+                        "regionalReplicaCount": 1 if shallow or not target else target.replicas,
                         "storageAccountType": target.storage_account_type
                         if target
                         else "Standard_LRS",

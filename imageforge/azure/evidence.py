@@ -17,6 +17,12 @@ from imageforge.kinds import Stage
 
 #: A version in one of these provisioning states has an operation running on it.
 BUSY = ("Creating", "Updating", "Deleting")
+#: Why a preview is never promoted, whatever the override: Azure cannot change a version's
+#: replicationMode, so a shallow version stays in its build region with one replica.
+PREVIEW_REFUSED = (
+    "it is a preview (shallow replication: Azure cannot replicate it further); "
+    "build it again without --preview"
+)
 
 
 def record_test_result(
@@ -54,6 +60,8 @@ def record_test_result(
 def gate_problems(image: ImageDefinition, info: VersionInfo) -> list[str]:
     """Why ``info`` may not be promoted (empty when it passes the gate)."""
     problems = []
+    if info.is_preview:
+        problems.append(PREVIEW_REFUSED)
     if info.stage not in ("tested", "replicated", "promoted"):
         problems.append(f"stage is {info.stage or 'unset'}, not tested or replicated")
     if not (info.tests_passed or 0) > 0:

@@ -16,7 +16,7 @@ from typing import Any
 from imageforge import regions as region_names
 from imageforge import tags
 from imageforge.azure.clients import Session
-from imageforge.azure.evidence import gate_problems
+from imageforge.azure.evidence import PREVIEW_REFUSED, gate_problems
 from imageforge.azure.gallery import list_versions, read_version, tag_version, update_version
 from imageforge.azure.records import VersionInfo, latest_of
 from imageforge.config import ImageDefinition
@@ -86,6 +86,8 @@ def promote(
     info = read_version(session, image, version)
     label = _label(image, info.name)
     problems = gate_problems(image, info)
+    if info.is_preview:  # not even --force: no override turns a preview into production
+        raise GateError(f"promote refused for {label}: {PREVIEW_REFUSED}")
     if problems and not force:
         raise GateError(f"promote refused for {label}: {'; '.join(problems)}")
     names = [t.region for t in info.targets]

@@ -59,6 +59,8 @@ class VersionInfo:
     targets: tuple[TargetInfo, ...] = ()
     region_status: tuple[RegionStatus, ...] = ()
     location: str = ""
+    #: publishingProfile.replicationMode: "Full" (Azure's default) or "Shallow" (a preview)
+    replication_mode: str = "Full"
 
     @property
     def test_summary(self) -> str:
@@ -74,6 +76,12 @@ class VersionInfo:
     def target(self, region: str) -> TargetInfo | None:
         wanted = region_names.normalize(region)
         return next((t for t in self.targets if t.region == wanted), None)
+
+    @property
+    def is_preview(self) -> bool:
+        """A shallow version: published without replication, its regions fixed for good
+        (GalleryRP: replicationMode "is not updatable"); never production."""
+        return self.replication_mode.lower() == "shallow"
 
     def failed_regions(self) -> list[RegionStatus]:
         return [r for r in self.region_status if r.state == "Failed"]
@@ -166,6 +174,7 @@ def version_info(data: Mapping[str, Any], *, is_latest: bool = False) -> Version
         targets=targets,
         region_status=status,
         location=region_names.normalize(str(data.get("location", ""))),
+        replication_mode=str(publishing.get("replicationMode") or "Full"),
     )
 
 

@@ -21,7 +21,7 @@ from imageforge.azure.evidence import BUSY
 from imageforge.azure.gallery import begin_update, get_version, read_version, tag_version
 from imageforge.azure.records import VersionInfo
 from imageforge.config import ImageDefinition
-from imageforge.errors import AzureError
+from imageforge.errors import AzureError, GateError
 from imageforge.kinds import Stage
 
 log = logging.getLogger("imageforge.azure")
@@ -127,6 +127,11 @@ def replicate(
     show = progress.show if progress is not None else _unseen
     follow = _Follower(session, image, info.name, started + timeout, timeout, poll_first, poll_max)
     label = follow.label
+    if info.is_preview:
+        raise GateError(
+            f"{label} is a preview (shallow replication): its regions cannot change, so it is "
+            "not replicated; build it again without --preview"
+        )
     changed = False
     lro_error: Exception | None = None
     show(info)

@@ -50,6 +50,7 @@ class ImagePlan:
     on_error: str
     only: str
     variables: Mapping[str, str]
+    preview: bool = False
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def packer_variables(self, host: Mapping[str, str]) -> dict[str, str]:
@@ -83,7 +84,8 @@ class ImagePlan:
             "packer_argv": [rel(site, Path(a)) if a == directory else a for a in argv],
             "gallery": f"{site.resource_group}/{site.gallery}/{self.image.gallery_image.name}",
             "publish_region": self.image.build.region,
-            "target_regions": [r.name for r in self.image.target_regions],
+            "target_regions": [] if self.preview else [r.name for r in self.image.target_regions],
+            "preview": self.preview,
         }
 
     def write(self, site: Site, packer: Packer, name: str) -> Path:
@@ -105,6 +107,7 @@ def plan_image(
     version: Version,
     base_version: str,
     on_error: str,
+    preview: bool = False,
     notes: Mapping[str, str] | None = None,
 ) -> ImagePlan:
     """The build of ``image`` as ``version`` on ``base_version``: every Packer input but the
@@ -115,6 +118,7 @@ def plan_image(
         pipeline_run=context.pipeline_run,
         use_azure_cli_auth=context.use_cli_auth,
         base_image_version=base_version,
+        preview=preview,
     )
     return ImagePlan(
         image=image,
@@ -126,6 +130,7 @@ def plan_image(
         on_error=on_error,
         only=packer_only(image, target),
         variables=variables,
+        preview=preview,
         notes=dict(notes or {}),
     )
 
@@ -155,6 +160,7 @@ def dry_run(
     version: Version | None,
     base_version: str | None,
     on_error: str,
+    preview: bool = False,
 ) -> list[ImagePlan]:
     """What a build would do; changes nothing anywhere (reads the gallery at most)."""
     plans = []
@@ -179,6 +185,7 @@ def dry_run(
                 version=planned,
                 base_version=base,
                 on_error=on_error,
+                preview=preview,
                 notes={"version": version_note, "base_version": base_note},
             )  # fmt: skip
         )

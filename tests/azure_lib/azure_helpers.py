@@ -93,9 +93,11 @@ def publish(
     extra_tags: dict[str, str] | None = None,
     regions: list[str] | None = None,
     wait: bool = True,
+    mode: str | None = None,
 ) -> Any:
     """A version published from a (recorded) managed image, excluded from latest, in the
-    gallery's region only unless ``regions`` says otherwise: bookkeeping, no machine."""
+    gallery's region only unless ``regions`` says otherwise: bookkeeping, no machine.
+    ``mode``: publishingProfile.replicationMode (Shallow for a preview)."""
     site = session.site
     version_tags = {tags.IMAGE: image.name, **(extra_tags or {})}
     if stage:
@@ -112,6 +114,7 @@ def publish(
                 "publishingProfile": {
                     "excludeFromLatest": True,
                     "targetRegions": [{"name": r} for r in (regions or [site.location])],
+                    **({"replicationMode": mode} if mode else {}),
                 },
                 "storageProfile": {"source": {"id": managed_image_id(session, image)}},
             },

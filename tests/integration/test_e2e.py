@@ -39,6 +39,7 @@ from e2e_helpers import (
 from helpers.cli import CliResult, edit
 
 from imageforge import tags
+from imageforge.azure import gallery
 from imageforge.pipeline.timings import PHASES
 from imageforge.tags import TESTS_ERRORS
 
@@ -440,3 +441,32 @@ def test_the_dry_run_plans_exactly_what_the_build_then_does(box, first_version):
     version_tags = box.version_tags(IMAGE, plan["version"])
     assert version_tags[tags.BASE_IMAGE_VERSION] == plan["base_version"]
     assert f"-var=base_image_version={plan['base_version']}" in plan["packer_argv"]
+
+
+def test_a_preview_is_shallow_tested_never_replicated_or_promoted_and_pruned(box, first_version):
+    """`invoke build --preview`: a shallow version in the build region, tested there, and no
+    further: promote refuses it even with --force, replicate refuses it, prune lets it go."""
+    together = box.invoke("build", "--image", IMAGE, "--preview", "--promote")
+    assert together.returncode == 1
+    assert "error: --preview with --promote: a preview is never promoted" in together.stderr
+    built = box.invoke("build", "--image", IMAGE, "--preview", timeout=900)
+    assert built.returncode == 0, built.tail()
+    version = built_version(built.stdout, IMAGE)
+    assert f"{IMAGE}: {version} is a preview: tested in westeurope, not replicated" in built.stdout
+    with box.session() as session:
+        info = gallery.get_version(session, box.image(IMAGE), version)
+    assert info.is_preview and info.stage == "tested" and info.tags[tags.PREVIEW] == "true"
+    assert info.target_names == ["westeurope"] and (info.tests_passed or 0) > 0
+    forced = box.invoke(
+        "promote", "--image", IMAGE, "--version", version, "--force", "--reason", "ship it"
+    )
+    assert forced.returncode == 1 and "Traceback" not in forced.stderr
+    assert f"promote refused for image {IMAGE} version {version}: it is a preview" in forced.stderr
+    replicated = box.invoke("replicate", "--image", IMAGE, "--version", version)
+    assert replicated.returncode == 1 and "is a preview" in replicated.stderr
+    pruned = box.invoke("prune", "--image", IMAGE, "--preview-days", "0", "--yes")
+    assert pruned.returncode == 0, pruned.tail()
+    assert f"deleted 1 version(s) of image {IMAGE}: {version}" in pruned.stdout
+    with box.session() as session:
+        names = [v.name for v in gallery.list_versions(session, box.image(IMAGE))]
+    assert version not in names and first_version in names

@@ -162,7 +162,37 @@ def normalize_publishing(publishing: Any, source_region: str) -> dict[str, Any]:
             target=f"{_PP}.targetRegions",
         )
     out["targetRegions"] = normalized
+    mode = out.get("replicationMode")
+    if mode is not None:
+        if not isinstance(mode, str) or mode.lower() not in ("full", "shallow"):
+            raise invalid_parameter(
+                f"'{mode}' is not a valid replicationMode: Full or Shallow.",
+                target=f"{_PP}.replicationMode",
+            )
+        out["replicationMode"] = "Shallow" if mode.lower() == "shallow" else "Full"
+        if out["replicationMode"] == "Shallow":
+            _check_shallow(normalized, source_region)
     return out
+
+
+def _check_shallow(targets: list[dict[str, Any]], source_region: str) -> None:
+    """A shallow version lives in its own region only, with one replica. GalleryRP says only
+    "not updatable" of replicationMode; these limits are packer-plugin-azure's (config.go:
+    "there can only be one destination region set matching the build location", "the replica
+    count can only be 1"), which follow Azure's shallow replication docs. The error code and
+    wording are the emulator's own: no spec example shows Azure's."""
+    others = [t["name"] for t in targets if regions.normalize(t["name"]) != source_region]
+    if others:
+        raise invalid_parameter(
+            "A version with replicationMode Shallow is stored in its own region only; it "
+            f"cannot target {', '.join(others)}.",
+            target=f"{_PP}.targetRegions",
+        )
+    if any(t["regionalReplicaCount"] != 1 for t in targets):
+        raise invalid_parameter(
+            "A version with replicationMode Shallow has exactly one replica.",
+            target=f"{_PP}.targetRegions",
+        )
 
 
 def target_region_names(publishing: dict[str, Any]) -> list[str]:

@@ -29,12 +29,13 @@ source "azure-arm" "debian-12" {
   shared_image_gallery_timeout                     = "2h"
 
   shared_image_gallery_destination {
-    subscription         = var.subscription_id
-    resource_group       = "rg-imageforge"
-    gallery_name         = "imageforge"
-    image_name           = local.gallery_image_name
-    image_version        = var.image_version
-    storage_account_type = "Standard_LRS"
+    subscription            = var.subscription_id
+    resource_group          = "rg-imageforge"
+    gallery_name            = "imageforge"
+    image_name              = local.gallery_image_name
+    image_version           = var.image_version
+    storage_account_type    = "Standard_LRS"
+    use_shallow_replication = var.preview
 
     target_region {
       name     = "westeurope"

@@ -49,6 +49,12 @@ variable "use_azure_cli_auth" {
   description = "Authenticate with the Azure CLI's login (Azure DevOps AzureCLI@2)."
 }
 
+variable "preview" {
+  type        = bool
+  default     = false
+  description = "invoke build --preview: publish with shallow replication (never promoted)."
+}
+
 variable "sandbox_host" {
   type        = string
   default     = "127.0.0.1"

@@ -48,3 +48,9 @@ variable "use_azure_cli_auth" {
   default     = false
   description = "Authenticate with the Azure CLI's login (Azure DevOps AzureCLI@2)."
 }
+
+variable "preview" {
+  type        = bool
+  default     = false
+  description = "invoke build --preview: publish with shallow replication (never promoted)."
+}
