@@ -14,6 +14,8 @@
     promotion     promote and rollback
     retention     deprecate and prune
     janitor       deleting the throw-away groups runs left behind
+    locks         the CanNotDelete lock on the gallery's group, lifted around deletes
+    sharing       the gallery's sharing profile, and Reader role assignments
     testvm        the throw-away test VM (throwaway, vmbodies, vmaccess, winrmcert, egress)
     buildvm       the sandbox build VM and its capture into a version
 

@@ -11,6 +11,8 @@ lifecycle (docs/ARCHITECTURE.md)::
     test      a test VM from the exact version, Testinfra, the evidence
     release   replicate, promote, rollback, deprecate, prune, versions, outdated, cleanup
     sandbox   which images the sandbox can build; starting and describing it
+    locking   invoke lock / unlock (the gallery group's CanNotDelete lock)
+    sharing   invoke share (subscriptions, tenants, Reader)
     show      what the tasks print with rich (progress bars, the versions table)
 
 tasks.py calls the ``*_task`` functions; the library underneath (imageforge.azure, render,

@@ -11,4 +11,7 @@
   ``vmpower`` (deallocate, generalize);
 - ``network/``: virtual networks, subnets, NSGs, public IPs, NICs (see its docstring);
 - ``operations`` (the LRO monitors), ``restart`` (what a restart resumes or fails).
+- ``locks`` (management locks, and their enforcement on every route), ``sharing`` (a
+  gallery's sharing profile and share action), ``authorization`` (role assignments),
+  ``subscriptions`` (the caller's subscriptions and tenant).
 """
