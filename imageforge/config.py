@@ -10,13 +10,13 @@ Site settings (the gallery, directories, Packer, the sandbox) are imageforge/sit
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from imageforge import hclio, regions
 from imageforge.errors import ConfigError
+from imageforge.hclkeys import KeyReader as _Reader
 from imageforge.kinds import OS_TYPES, OsName
 from imageforge.versions import SCHEMES
 
@@ -105,6 +105,9 @@ class ImageDefinition:
     path: Path = field(compare=False)
     packages: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
+    #: ``managed_image = true``: also a managed image (Microsoft.Compute/images) of each
+    #: version, in the build region, kept with the version (tag imageforge.managed-image).
+    managed_image: bool = False
 
     @property
     def os_type(self) -> str:
@@ -122,86 +125,6 @@ class ImageDefinition:
             path=str(self.path),
             key="target_regions",
         )
-
-
-class _Reader:
-    """Typed access to one parsed HCL mapping; every error names file and key path."""
-
-    def __init__(self, data: Mapping[str, Any], path: str, prefix: str = "") -> None:
-        self.data = data
-        self.path = path
-        self.prefix = prefix
-        self.seen: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=self._key(key))
-
-    def raw(self, key: str, default: Any = ...) -> Any:
-        self.seen.add(key)
-        if key not in self.data or self.data[key] is None:
-            if default is ...:
-                raise self.error(key, "required key is missing")
-            return default
-        return self.data[key]
-
-    def text(self, key: str, default: Any = ..., choices: tuple[str, ...] = ()) -> str:
-        value = self.raw(key, default)
-        if not isinstance(value, str) or (not value.strip() and default is ...):
-            raise self.error(key, f"expected a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
-        self._no_template_action(key, value)
-        return value
-
-    def _no_template_action(self, key: str, value: str) -> None:
-        # Packer runs its Go template engine over most builder and provisioner options after
-        # HCL has evaluated them, so no HCL escape can keep "{{" literal: refuse it here.
-        if "{{" in value:
-            raise self.error(key, f"{value!r}: '{{{{' would be read as a Packer template action")
-
-    def number(self, key: str, low: int, high: int) -> int:
-        value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"expected an integer, got {value!r}")
-        if not low <= value <= high:
-            raise self.error(key, f"{value} is out of range {low}..{high}")
-        return value
-
-    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.raw(key, default)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.error(key, f"expected a list of non-empty strings, got {value!r}")
-        for index, item in enumerate(value):
-            self._no_template_action(f"{key}[{index}]", item)
-        return tuple(value)
-
-    def obj(self, key: str) -> _Reader:
-        value = self.raw(key)
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-            value = value[0]  # python-hcl2 renders `key { ... }` blocks as one-item lists
-        if not isinstance(value, dict):
-            raise self.error(key, f"expected an object {{ ... }}, got {value!r}")
-        return _Reader(value, self.path, f"{self._key(key)}.")
-
-    def objs(self, key: str) -> list[_Reader]:
-        value = self.raw(key)
-        if not isinstance(value, list) or not value:
-            raise self.error(key, "expected a non-empty list of objects")
-        readers = []
-        for index, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise self.error(f"{key}[{index}]", f"expected an object, got {item!r}")
-            readers.append(_Reader(item, self.path, f"{self._key(key)}[{index}]."))
-        return readers
-
-    def done(self) -> None:
-        """Reject keys nobody read: a typo must not be silently ignored."""
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise self.error(unknown[0], "unknown key")
 
 
 _SYSCTL_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_*-]+)+$")
@@ -320,6 +243,14 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         raise r.error("packages", "packages are installed on Linux images; use features")
     if features and os_name != "windows":
         raise r.error("features", "features exist only on Windows images")
+    managed_image = r.flag("managed_image", False)
+    if managed_image and gallery.security_type not in ("Standard", "TrustedLaunchSupported"):
+        raise r.error(
+            "managed_image",
+            f"a managed image cannot be made for security type {gallery.security_type} "
+            "(only Standard or TrustedLaunchSupported: Azure's managed images have no trusted "
+            "launch or confidential VM support)",
+        )
 
     ts = r.obj("test")
     test = TestSpec(
@@ -359,6 +290,7 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         path=path,
         packages=packages,
         features=features,
+        managed_image=managed_image,
     )
 
 
