@@ -45,8 +45,8 @@ def _check_block(
 
 #: What packer-plugin-azure's Config.Prepare refuses among the options the templates use, with the
 #: plugin's own messages (builder/azure/arm/config.go at v2.6.3: the shared_image_gallery_
-#: destination checks and the public_ip_sku checks). The real plugin's `packer validate` is the
-#: authority; this repeats its refusals where it cannot run.
+#: destination checks, the managed image checks and the public_ip_sku checks). The real
+#: plugin's `packer validate` is the authority; this repeats its refusals where it cannot run.
 _REPLICATED_REGIONS = (
     "`replicated_regions` can not be defined alongside `target_region`; you can define a "
     "target_region for each destination region you wish to replicate to."
@@ -55,6 +55,15 @@ _REPLICA_COUNT = (
     "`shared_image_gallery_replica_count` can not be defined alongside `target_region`; you can "
     "define `replicas` inside each target_region block to set the number replicas for each region"
 )
+_MANAGED_TOGETHER = (
+    "managed_image_name and managed_image_resource_group_name must be specified together"
+)
+_MANAGED_TRUSTED = (
+    "A managed image (managed_image_name, managed_image_resource_group_name) can not set "
+    "SecureBoot or VTpm, these features are only supported when directly publishing to a Shared "
+    "Image Gallery"
+)
+_MANAGED_STORAGE = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS")
 _SKU_WITH_VNET = (
     "If virtual_network_name is specified, public_ip_sku cannot be specified, since a new "
     "network will not be created"
@@ -71,6 +80,7 @@ def _refusals(body: dict[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: {_REPLICATED_REGIONS}")
     if targets and body.get("shared_image_gallery_replica_count"):
         problems.append(f"{where}: {_REPLICA_COUNT}")
+    problems += _managed_image_refusals(body, where)
     sku = body.get("public_ip_sku")
     if sku and body.get("virtual_network_name"):
         problems.append(f"{where}: {_SKU_WITH_VNET}")
@@ -79,6 +89,20 @@ def _refusals(body: dict[str, Any], where: str) -> list[str]:
             f'{where}: The provided value of "{sku}" for public_ip_sku does not match the '
             'allowed values of "Basic" or "Standard"'
         )
+    return problems
+
+
+def _managed_image_refusals(body: dict[str, Any], where: str) -> list[str]:
+    """config.go's refusals of a managed image output (beside the gallery destination)."""
+    name, group = body.get("managed_image_name"), body.get("managed_image_resource_group_name")
+    if not name and not group:
+        return []
+    problems = [] if name and group else [f"{where}: {_MANAGED_TOGETHER}"]
+    if body.get("secure_boot_enabled") or body.get("vtpm_enabled"):
+        problems.append(f"{where}: {_MANAGED_TRUSTED}")
+    storage = body.get("managed_image_storage_account_type")
+    if storage and storage not in _MANAGED_STORAGE:
+        problems.append(f'{where}: The managed_image_storage_account_type "{storage}" is invalid')
     return problems
 
 
