@@ -29,8 +29,13 @@ TESTED_AT = PREFIX + "tested-at"
 TESTS_ERRORS = PREFIX + "tests-errors"
 #: Where the test report of a version is kept (path or URL).
 REPORT = PREFIX + "report"
+#: Prefix of the per-region smoke test verdicts on a version: imageforge.smoke.<region>.
+SMOKE_PREFIX = PREFIX + "smoke."
 #: On a version built with --preview (shallow replication, never promoted): "true".
 PREVIEW = PREFIX + "preview"
+#: The id of the version's managed image (an image file's managed_image = true): prune
+#: deletes it with the version.
+MANAGED_IMAGE = PREFIX + "managed-image"
 #: The regions whose replication failed (cleared when replication completes).
 REPLICATION_FAILED = PREFIX + "replication-failed"
 PROMOTED_BY = PREFIX + "promoted-by"

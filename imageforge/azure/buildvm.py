@@ -4,16 +4,20 @@ On the sandbox Packer's null builder provisions a VM imageforge made (``sandbox_
 the image's base image in the build region, the communicator's user with a per-run key.
 ``capture_version`` then deallocates and generalizes it and creates the gallery version from
 it, in the gallery's region only and excluded from latest: replication and promotion are
-later, separate steps.
+later, separate steps. An image file's ``managed_image = true`` also makes a managed image from
+the same VM (``azure.managedimages``) and records its id on the version.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from imageforge import regions as region_names
 from imageforge import tags as tag_names
+from imageforge.azure import locks, managedimages
 from imageforge.azure.arm import arm_call
 from imageforge.azure.clients import Session
 from imageforge.azure.gallery import create_version, version_exists
@@ -125,4 +129,28 @@ def capture(
             "storageProfile": {"source": {"virtualMachineId": vm.vm_id}},
         },
     }
-    return create_version(session, image, version, body)
+    if not image.managed_image:
+        return create_version(session, image, version, body)
+    return _with_managed_image(session, image, version, vm, body)
+
+
+def _with_managed_image(
+    session: Session, image: ImageDefinition, version: str, vm: TestVm, body: dict[str, Any]
+) -> VersionInfo:
+    """``managed_image = true``: the managed image from the same generalized VM first, then
+    the version recording its id; a version that cannot be created takes the image with it."""
+    labels = {k: v for k, v in body["tags"].items() if k != tag_names.STAGE}
+    managed_id = managedimages.create_from_vm(
+        session, image, version, vm.vm_id, location=body["location"], tags=labels
+    )
+    body["tags"] = tag_names.merge(body["tags"], managedimages.tag_for(managed_id))
+    try:
+        return create_version(session, image, version, body)
+    except BaseException:
+        group = session.site.resource_group
+        with (
+            contextlib.suppress(Exception),  # the capture's own error is the one to see
+            locks.lifted_in(session, group, actor="imageforge", why="failed capture"),
+        ):
+            managedimages.delete(session, managed_id)
+        raise

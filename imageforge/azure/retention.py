@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from imageforge.azure import locks
+from imageforge import tags
+from imageforge.azure import locks, managedimages
 from imageforge.azure.clients import Session
 from imageforge.azure.evidence import BUSY
 from imageforge.azure.gallery import delete_versions, list_versions, read_version, update_version
@@ -149,6 +150,8 @@ def prune(
         )  # fmt: skip
     with locks.lifted(session, actor=actor, why="prune"):
         deleted, failures = delete_versions(session, image, names)
+        images, image_failures = _delete_managed_images(session, candidates, deleted)
+    failures += image_failures
     if failures:
         raise AzureError(
             f"prune deleted {len(deleted)} of {len(names)} version(s); {failures[0]}"
@@ -156,5 +159,25 @@ def prune(
         )
     return PruneResult(
         names, deleted, image.name, [v.name for v in kept],
-        f"deleted {len(deleted)} version(s) of image {image.name}: {', '.join(deleted)}",
+        f"deleted {len(deleted)} version(s) of image {image.name}: {', '.join(deleted)}"
+        + (f"; and their managed image(s): {', '.join(images)}" if images else ""),
     )  # fmt: skip
+
+
+def _delete_managed_images(
+    session: Session, candidates: list[VersionInfo], deleted: list[str]
+) -> tuple[list[str], list[str]]:
+    """Delete the managed images (tag imageforge.managed-image) of the deleted versions:
+    (what happened to each, one message per failure). One already gone is no error."""
+    done, failures = [], []
+    for info in candidates:
+        managed_id = info.tags.get(tags.MANAGED_IMAGE)
+        if info.name not in deleted or not managed_id:
+            continue
+        try:
+            _, name = managedimages.parse_id(managed_id)
+            gone = not managedimages.delete(session, managed_id)
+            done.append(f"{name} (already gone)" if gone else name)
+        except AzureError as err:
+            failures.append(f"version {info.name}'s managed image {managed_id}: {err}")
+    return done, failures

@@ -1,7 +1,8 @@
 """Build hosts: the one difference between the targets.
 
 On ``azure`` Packer's azure-arm builder boots, generalizes and publishes by itself (on the
-builtin profile imageforge then deletes the intermediate managed image); on ``sandbox``
+builtin profile imageforge then deletes the intermediate managed image, unless the image file
+says ``managed_image = true``: then it is kept and recorded on the version); on ``sandbox``
 imageforge asks the emulator for the build VM, Packer's null builder provisions it over SSH,
 and imageforge generalizes it and captures the version.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from imageforge.azure import buildvm, gallery, locks
+from imageforge.azure import buildvm, gallery, locks, managedimages
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
 from imageforge.azure.throwaway import TestVm
@@ -54,16 +55,21 @@ class AzureBuildHost:
 
     def managed_image_name(self, version: Version) -> str:
         """As templates/locals.pkr.hcl names it: imageforge-<image>-<version with dashes>."""
-        return f"imageforge-{self.image.name}-{str(version).replace('.', '-')}"
+        return managedimages.image_name(self.image, str(version))
+
+    @property
+    def makes_image(self) -> bool:
+        """Packer makes a managed image: builtin always, plugin when the image file asks."""
+        return self.profile.managed_image or self.image.managed_image
 
     def before_build(self, version: Version) -> None:
         """builtin: a run that stopped after Packer made the managed image left it behind, and
         Packer 1.6 refuses to overwrite it without -force (which would also delete versions)."""
-        if self.profile.managed_image:
+        if self.makes_image:
             self._delete_image(version, "left by an earlier run")
 
     def after_failure(self, version: Version) -> None:
-        if self.profile.managed_image:
+        if self.makes_image:
             self._delete_image(version, "of the failed build")
 
     def _delete_image(self, version: Version, why: str) -> None:
@@ -83,9 +89,24 @@ class AzureBuildHost:
         self, version: Version, artifact: Artifact, tags: dict[str, str], *, preview: bool
     ) -> VersionInfo:
         """Packer published it (with use_shallow_replication when ``preview``)."""
+        if self.image.managed_image:
+            return self._record_image(version)
         if self.profile.managed_image and artifact.artifact_id:
             delete_managed_image(self.session, artifact.artifact_id)
         return gallery.get_version(self.session, self.image, str(version))
+
+    def _record_image(self, version: Version) -> VersionInfo:
+        """``managed_image = true``: Packer's managed image is kept, its id on the version."""
+        name = self.managed_image_name(version)
+        managed_id = managedimages.find(self.session, name)
+        if managed_id is None:
+            raise AzureError(
+                f"Packer published {self.image.name} {version} but left no managed image "
+                f"{name} in {self.session.site.resource_group}"
+            )
+        say(f"keeping managed image {name} (managed_image = true)")
+        record = managedimages.tag_for(managed_id)
+        return gallery.tag_version(self.session, self.image, str(version), record)
 
 
 def delete_managed_image(session: Session, image_id: str) -> None:
