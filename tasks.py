@@ -171,6 +171,31 @@ def test_image(c, image="", version="", target=None, region=None, vm_size=None):
 
 
 @task(
+    name="smoke-test",
+    help={
+        "image": "Image name",
+        "version": VERSION,
+        "regions": "Comma-separated regions (default: every target region but the build region)",
+        "target": TARGET,
+    },
+)
+@handles_errors
+def smoke_test(c, image="", version="", regions="", target=None):
+    """Smoke-test the version's replica in each region at once; record a verdict per region."""
+    from imageforge.pipeline.smoke import smoke_test_task
+
+    ok = smoke_test_task(
+        _site(c),
+        _one_image(c, image),
+        version,
+        regions=[r.strip() for r in regions.split(",") if r.strip()],
+        target=target,
+    )
+    if not ok:
+        raise Exit(f"error: the smoke test of {image} {version} failed in a region", code=1)
+
+
+@task(
     help={
         "host": "Testinfra host spec: ssh://user@host:port, paramiko://..., winrm://user@host:5986",
         "os": "linux or windows",
@@ -468,6 +493,7 @@ ns = Collection(
     validate,
     build,
     test_image,
+    smoke_test,
     verify,
     diff,
     versions,

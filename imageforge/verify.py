@@ -86,10 +86,11 @@ def pytest_argv(
     image_file: Path,
     version: str,
     admin_user: str,
+    marker: str | None = None,
 ) -> list[str]:
     """The argv that runs one suite: which suite, where its report goes, the host and how to
-    connect, the run's context (tests/image/conftest.py's options). It never contains a
-    password (specs with one are refused)."""
+    connect, the run's context (tests/image/conftest.py's options); ``marker`` runs only the
+    checks so marked (``smoke``). It never contains a password (specs with one are refused)."""
     argv = [
         python,
         "-m",
@@ -109,6 +110,8 @@ def pytest_argv(
         "--color=no",
         "-rfE",
     ]
+    if marker:
+        argv += ["-m", marker]
     if ssh_config is not None:
         argv.append(f"--ssh-config={ssh_config}")
     if ssh_identity is not None:
@@ -137,6 +140,7 @@ def run_suite(
     echo: Callable[[str], None] = print,
     repo_root: Path = REPO_ROOT,
     timeout: float = SUITE_TIMEOUT,
+    marker: str | None = None,
 ) -> SuiteResult:
     """Run the ``os`` suite of ``repo_root`` against ``host_spec``; write the evidence under
     ``report_dir`` (``reports.report_dir``).
@@ -191,6 +195,7 @@ def run_suite(
             ssh_config=config_path,
             ssh_identity=identity if spec.scheme in SSH_SCHEMES else None,
             paramiko=spec.scheme == "paramiko",
+            marker=marker,
         )
         inventory_path = None
         inventory_error = ""

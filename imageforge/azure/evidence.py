@@ -3,11 +3,16 @@
 ``record_test_result`` writes the Testinfra summary (``imageforge.tests-*``, the report's digest
 and place) onto the version. ``gate_problems`` is the promote gate: stage ``tested`` or
 ``replicated``; tests-passed > 0, tests-failed == 0 and tests-errors == 0; replication Completed
-in every target region of the image file.
+in every target region of the image file; and in each region promoted other than the build
+region, a passing smoke test of that region's replica (``imageforge.smoke.<region>``, written
+by ``record_smoke``), so a broken replica is never made latest there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+from imageforge import regions as region_names
 from imageforge import tags
 from imageforge.azure.clients import Session
 from imageforge.azure.gallery import read_version, tag_version
@@ -57,8 +62,11 @@ def record_test_result(
     return tag_version(session, image, info, updates)
 
 
-def gate_problems(image: ImageDefinition, info: VersionInfo) -> list[str]:
-    """Why ``info`` may not be promoted (empty when it passes the gate)."""
+def gate_problems(
+    image: ImageDefinition, info: VersionInfo, regions: Iterable[str] | None = None
+) -> list[str]:
+    """Why ``info`` may not be promoted in ``regions`` (default: all its image's target
+    regions); empty when it passes the gate."""
     problems = []
     if info.is_preview:
         problems.append(PREVIEW_REFUSED)
@@ -86,4 +94,54 @@ def gate_problems(image: ImageDefinition, info: VersionInfo) -> list[str]:
         problems.append(f"not replicated to {', '.join(missing)}")
     if pending:
         problems.append(f"still replicating to {', '.join(pending)}")
+    problems += smoke_problems(image, info, regions)
+    return problems
+
+
+# the smoke test of each replica -----------------------------------------------------------
+
+
+def smoke_tag(region: str) -> str:
+    return tags.SMOKE_PREFIX + region_names.normalize(region)
+
+
+def smoke_regions(image: ImageDefinition) -> list[str]:
+    """The regions whose replica a smoke test checks: every target region but the build
+    region, where the full suite ran on the version itself."""
+    build = region_names.normalize(image.build.region)
+    return [r.name for r in image.target_regions if r.name != build]
+
+
+def smoke_verdict(passed: int, failed: int, errors: int, failures: Iterable[str] = ()) -> str:
+    """A region's tag value: ``passed N of N`` or ``failed F of N: names``."""
+    total = passed + failed + errors
+    if passed > 0 and failed == 0 and errors == 0:
+        return f"passed {passed} of {total}"
+    names = ", ".join(failures)
+    return f"failed {failed + errors} of {total}" + (f": {names}" if names else "")
+
+
+def record_smoke(
+    session: Session, image: ImageDefinition, info: VersionInfo, verdicts: Mapping[str, str]
+) -> VersionInfo:
+    """Write each region's smoke verdict onto the version (one Tags API merge)."""
+    updates: dict[str, object] = {smoke_tag(r): v for r, v in verdicts.items()}
+    return tag_version(session, image, info, updates)
+
+
+def smoke_problems(
+    image: ImageDefinition, info: VersionInfo, regions: Iterable[str] | None = None
+) -> list[str]:
+    """The regions (of ``regions``, default all) whose replica has no passing smoke test."""
+    chosen = [region_names.normalize(r) for r in regions] if regions is not None else None
+    # a region not replicated to is the gate's problem already ("not replicated to ...")
+    replicated = {r.region for r in info.region_status if r.state == "Completed"}
+    check = [r for r in smoke_regions(image) if (chosen is None or r in chosen) and r in replicated]
+    failed = [r for r in check if info.tags.get(smoke_tag(r), "").startswith(("failed", "error"))]
+    missing = [r for r in check if smoke_tag(r) not in info.tags]
+    problems = []
+    if failed:
+        problems.append(f"smoke test failed in {', '.join(failed)}")
+    if missing:
+        problems.append(f"no smoke test of the replica in {', '.join(missing)} (invoke smoke-test)")
     return problems

@@ -85,7 +85,7 @@ def promote(
     chosen = _check_regions(image, regions) if regions else None
     info = read_version(session, image, version)
     label = _label(image, info.name)
-    problems = gate_problems(image, info)
+    problems = gate_problems(image, info, chosen)
     if info.is_preview:  # not even --force: no override turns a preview into production
         raise GateError(f"promote refused for {label}: {PREVIEW_REFUSED}")
     if problems and not force:

@@ -22,7 +22,7 @@ from imageforge.errors import ConfigError, ImageforgeError
 from imageforge.kinds import Target
 from imageforge.packer import ON_ERROR_MODES, Packer
 from imageforge.pipeline import plan as planning
-from imageforge.pipeline import show
+from imageforge.pipeline import show, smoke
 from imageforge.pipeline.context import (
     RunContext,
     new_run_id,
@@ -353,11 +353,19 @@ def build_one(
                     session, image, info, timeout=site.replicate_timeout, progress=progress
                 )
         outcome.stage = "replicated"
+        info = replicated.info or info
+        with timings.phase("smoke"):
+            verdicts, info = smoke.smoke_test(site, session, image, info)
+        bad = smoke.failed(verdicts)
+        if bad:
+            good = [r for r in verdicts if r not in bad]
+            outcome.error = f"smoke test failed in {', '.join(bad)}" + (
+                f" (passed: {', '.join(good)}; promote those with --regions)" if good else ""
+            )
+            return outcome
         if promote:
             with timings.phase("promote"):
-                promoted = promotion.promote(
-                    session, image, replicated.info or info, actor=context.actor
-                )
+                promoted = promotion.promote(session, image, info, actor=context.actor)
             say(promoted.message)
             outcome.stage = "promoted"
         outcome.ok = True

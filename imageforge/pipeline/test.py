@@ -12,6 +12,7 @@ from imageforge import inventory, reports, verify
 from imageforge.azure import evidence, gallery, testvm
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
+from imageforge.azure.throwaway import TestVm
 from imageforge.config import ImageDefinition
 from imageforge.errors import ConfigError
 from imageforge.junit import SuiteResult
@@ -55,25 +56,7 @@ def test_version(
     ) as vm:
         say(f"{image.name} {version}: test VM {vm.host}:{vm.port} in {vm.resource_group}")
         suite_started = time.perf_counter()
-        scheme, credential = (
-            ("ssh", {"ssh_identity": vm.ssh_key_path})
-            if image.os == "linux"
-            else (
-                "winrm",
-                {"winrm_password": vm.password, "winrm_certificate": vm.winrm_certificate},
-            )
-        )
-        result = verify.run_suite(
-            f"{scheme}://{vm.username}@{vm.host}:{vm.port}",
-            os=image.os,
-            image_file=image.path,
-            version=version,
-            admin_user=vm.username,
-            report_dir=report_dir,
-            collect_inventory=True,
-            repo_root=site.root,
-            **credential,
-        )
+        result = run_suite_on(site, image, version, vm, report_dir, collect_inventory=True)
         suite_seconds = time.perf_counter() - suite_started
     timings.add("testinfra", suite_seconds)
     timings.add("test VM", time.perf_counter() - vm_started - suite_seconds)
@@ -89,6 +72,33 @@ def test_version(
         report=rel(site, report_dir),
     )
     return result, recorded
+
+
+def run_suite_on(
+    site: Site,
+    image: ImageDefinition,
+    version: str,
+    vm: TestVm,
+    report_dir: Path,
+    *,
+    collect_inventory: bool = False,
+    marker: str | None = None,
+) -> SuiteResult:
+    """The image's suite (or its ``marker`` checks) against a test VM, with the VM's own
+    credential: its key over SSH, or its password and pinned certificate over WinRM."""
+    if image.os == "linux":
+        spec = f"ssh://{vm.username}@{vm.host}:{vm.port}"
+        return verify.run_suite(
+            spec, os=image.os, image_file=image.path, version=version,
+            admin_user=vm.username, report_dir=report_dir, repo_root=site.root,
+            collect_inventory=collect_inventory, marker=marker, ssh_identity=vm.ssh_key_path,
+        )  # fmt: skip
+    return verify.run_suite(
+        f"winrm://{vm.username}@{vm.host}:{vm.port}", os=image.os, image_file=image.path,
+        version=version, admin_user=vm.username, report_dir=report_dir, repo_root=site.root,
+        collect_inventory=collect_inventory, marker=marker, winrm_password=vm.password,
+        winrm_certificate=vm.winrm_certificate,
+    )  # fmt: skip
 
 
 def test_image_task(

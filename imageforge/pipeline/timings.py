@@ -23,6 +23,7 @@ PHASES = (
     "test VM",
     "testinfra",
     "replicate",
+    "smoke",
     "promote",
 )
 

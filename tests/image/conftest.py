@@ -64,6 +64,13 @@ def definition_from(config: pytest.Config) -> ImageDefinition | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered here, not in pyproject.toml: the suite runs wherever imageforge.verify runs it
+    # (with --strict-markers), and the marker belongs to the suite.
+    config.addinivalue_line(
+        "markers",
+        "smoke: the short check of a replica in another region (boot, admin login, the image "
+        "marker, the agent): `invoke smoke-test`, and the build after replication",
+    )
     # Load the definition once at start-up, so a wrong file is a usage error (exit 4) before
     # anything connects to the host.
     definition_from(config)

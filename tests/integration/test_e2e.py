@@ -470,3 +470,52 @@ def test_a_preview_is_shallow_tested_never_replicated_or_promoted_and_pruned(box
     with box.session() as session:
         names = [v.name for v in gallery.list_versions(session, box.image(IMAGE))]
     assert version not in names and first_version in names
+
+
+def _replicas(box: E2eSandbox, region: str) -> list[Path]:
+    """The image manifests of every version's replica in one region's sandbox store."""
+    return sorted((box.state_dir / "blobs" / region).glob("*/image.json"))
+
+
+def test_a_corrupted_replica_fails_its_smoke_test_and_only_that_region_is_refused(
+    box, first, first_version
+):
+    """The build smoke-tested each replica (one VM per region, at once); then northeurope's
+    copy loses its top layer (what the build provisioned): `invoke smoke-test` boots a VM from
+    each region's own copy, so northeurope fails and swedencentral passes, each recorded on
+    the version; promote refuses northeurope by name and lets swedencentral go."""
+    assert "smoke" in phase_table(first.stdout)
+    for region in ("northeurope", "swedencentral"):
+        assert f"smoke test in {region}: passed" in first.stdout
+    manifests = _replicas(box, "northeurope")
+    assert manifests, "no replica in northeurope's store"
+    saved = {m: m.read_text() for m in manifests}
+    try:
+        for manifest in manifests:
+            data = json.loads(saved[manifest])
+            manifest.write_text(json.dumps({**data, "layers": data["layers"][1:]}))
+        smoke = box.invoke("smoke-test", "--image", IMAGE, "--version", first_version)
+        assert smoke.returncode == 1, smoke.tail()
+        assert "smoke test in swedencentral: passed" in smoke.stdout
+        assert re.search(r"smoke test in northeurope: failed \d+ of \d+: .*marker", smoke.stdout)
+        assert "promote the others with --regions swedencentral" in smoke.stdout
+        version_tags = box.version_tags(IMAGE, first_version)
+        assert version_tags["imageforge.smoke.northeurope"].startswith("failed")
+        assert version_tags["imageforge.smoke.swedencentral"].startswith("passed")
+        refused = box.invoke(
+            "promote", "--image", IMAGE, "--version", first_version, "--regions", "northeurope"
+        )
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "smoke test failed in northeurope" in refused.stderr
+        went = box.invoke(
+            "promote", "--image", IMAGE, "--version", first_version, "--regions", "swedencentral"
+        )
+        assert went.returncode == 0, went.tail()
+    finally:
+        for manifest, text in saved.items():
+            manifest.write_text(text)
+    healed = box.invoke("smoke-test", "--image", IMAGE, "--version", first_version)
+    assert healed.returncode == 0, healed.tail()
+    assert box.version_tags(IMAGE, first_version)["imageforge.smoke.northeurope"].startswith(
+        "passed"
+    )

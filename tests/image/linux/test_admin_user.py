@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.mark.smoke
 def test_admin_user_exists(host, admin_user):
     assert host.user(admin_user).exists, (
         f"the deployed admin user {admin_user!r} does not exist: Azure's provisioning "

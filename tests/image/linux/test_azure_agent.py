@@ -15,6 +15,7 @@ def agent_package(distribution):
     return AGENT_PACKAGES[distribution]
 
 
+@pytest.mark.smoke
 def test_azure_agent_is_installed(host, agent_package):
     assert host.package(agent_package).is_installed, (
         f"the Azure Linux agent ({agent_package}) is not installed: Azure cannot provision "
@@ -22,6 +23,7 @@ def test_azure_agent_is_installed(host, agent_package):
     )
 
 
+@pytest.mark.smoke
 def test_azure_agent_is_enabled(host):
     # `systemctl is-enabled` reads unit files, so it also answers in a chroot without systemd.
     result = host.run("systemctl is-enabled %s", AGENT_SERVICE)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 MARKER = "/etc/imageforge-release"
 
 
+@pytest.mark.smoke
 def test_marker_file_exists(host):
     assert host.file(MARKER).is_file, (
         f"{MARKER} is missing: the image was not built by imageforge's provisioners "
@@ -14,6 +17,7 @@ def test_marker_file_exists(host):
     )
 
 
+@pytest.mark.smoke
 def test_marker_names_the_image_under_test(marker, image_definition):
     assert marker.get("IMAGEFORGE_IMAGE") == image_definition.name, (
         f"the VM says it is image {marker.get('IMAGEFORGE_IMAGE')!r}, "
@@ -21,6 +25,7 @@ def test_marker_names_the_image_under_test(marker, image_definition):
     )
 
 
+@pytest.mark.smoke
 def test_marker_names_the_version_under_test(marker, expected_version):
     assert marker.get("IMAGEFORGE_VERSION") == expected_version, (
         f"the VM says it is version {marker.get('IMAGEFORGE_VERSION')!r}, "

@@ -15,6 +15,7 @@ REQUIRED_SSHD_SETTINGS = [
 ]
 
 
+@pytest.mark.smoke
 def test_sshd_is_running(host):
     # A process check, not `systemctl is-active`: it also holds on sandbox VMs whose PID 1
     # is not systemd.

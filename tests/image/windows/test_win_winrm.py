@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from winchecks import (
     check_build_winrm_certificate_gone,
     check_winrm_https_listener,
@@ -10,6 +11,7 @@ from winchecks import (
 )
 
 
+@pytest.mark.smoke
 def test_winrm_has_an_https_listener(winrm):
     verdict = check_winrm_https_listener(winrm)
     assert verdict.ok, verdict.detail

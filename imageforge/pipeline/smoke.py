@@ -1,0 +1,116 @@
+"""The smoke test of each replica: before a region's rollout, a VM deployed from the version's
+replica in that region runs the suite's ``smoke`` checks (boot, admin login, the image marker,
+the agent), in every target region but the build region at once, each VM in its own throw-away
+group. The verdicts go onto the version (``imageforge.smoke.<region>``), where the promote gate
+reads them: a region whose replica failed is named and not promoted; the others still can be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from imageforge import process, reports
+from imageforge.azure import evidence, gallery, testvm
+from imageforge.azure.arm import one_line
+from imageforge.azure.clients import Session
+from imageforge.azure.records import VersionInfo
+from imageforge.config import ImageDefinition
+from imageforge.errors import ConfigError, ImageforgeError
+from imageforge.pipeline.context import new_run_id, say, sigterm_as_interrupt
+from imageforge.pipeline.sandbox import sandbox_images
+from imageforge.pipeline.session import open_session
+from imageforge.pipeline.test import run_suite_on
+from imageforge.site import Site
+from imageforge.versions import Version
+
+MARKER = "smoke"
+
+
+def _one_region(
+    site: Site, session: Session, image: ImageDefinition, version: str, region: str, prefix: str
+) -> str:
+    """The verdict of one region's replica (never raises for what the replica did). Its lines
+    carry the caller's prefix (a parallel build's ``[image] ``), then the region's."""
+    report_dir = reports.report_dir(site.reports_path, image.name, version) / f"smoke-{region}"
+    with process.prefixed(f"{prefix}[{region}] "):
+        try:
+            with testvm.deploy_test_vm(
+                session,
+                image,
+                version,
+                run_id=new_run_id(),
+                region=region,
+                allowed_source=site.test_allowed_source or None,
+                subnet_id=site.test_subnet_id or None,
+                purpose="smoke",
+            ) as vm:
+                say(f"{image.name} {version}: smoke VM {vm.host}:{vm.port} in {region}")
+                result = run_suite_on(site, image, version, vm, report_dir, marker=MARKER)
+        except ImageforgeError as err:
+            verdict = f"error: {one_line(str(err), 200)}"
+        else:
+            verdict = evidence.smoke_verdict(
+                result.passed, result.failed, result.errors, result.failures[:5]
+            )
+        say(f"{image.name} {version}: smoke test in {region}: {verdict}")
+        return verdict
+
+
+def smoke_test(
+    site: Site,
+    session: Session,
+    image: ImageDefinition,
+    info: VersionInfo,
+    regions: Sequence[str] | None = None,
+) -> tuple[dict[str, str], VersionInfo]:
+    """Smoke-test the replicas in ``regions`` (default: every target region but the build
+    region), all at once; the verdicts, and the version with them recorded."""
+    chosen = list(regions) if regions is not None else evidence.smoke_regions(image)
+    if not chosen:
+        return {}, info
+    with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="imageforge-smoke") as pool:
+        prefix = process.console_prefix()
+        futures = {
+            r: pool.submit(_one_region, site, session, image, info.name, r, prefix) for r in chosen
+        }
+        verdicts = {r: f.result() for r, f in futures.items()}
+    return verdicts, evidence.record_smoke(session, image, info, verdicts)
+
+
+def failed(verdicts: dict[str, str]) -> list[str]:
+    return [r for r, v in verdicts.items() if not v.startswith("passed")]
+
+
+def smoke_test_task(
+    site: Site, image: ImageDefinition, version: str, *, regions: list[str], target: str | None
+) -> bool:
+    """`invoke smoke-test`: True when every region's replica passed."""
+    Version.parse(version, where="--version")
+    allowed = evidence.smoke_regions(image)
+    chosen = []
+    for name in regions:
+        short = image.region(name).name  # a target region of the image, or a one-line error
+        if short not in allowed:
+            raise ConfigError(
+                f"--regions: {short} is the build region of image {image.name}; the full suite "
+                f"tested the version there (smoke-tested regions: {', '.join(allowed) or 'none'})"
+            )
+        chosen.append(short)
+    target_name, _ = site.resolve_target(target)
+    if target_name == "sandbox":
+        sandbox_images([image], [image.name], image.os)
+    session = open_session(site, target_name)
+    info = gallery.get_version(session, image, version)
+    with sigterm_as_interrupt():
+        verdicts, _ = smoke_test(site, session, image, info, chosen or None)
+    if not verdicts:
+        say(f"image {image.name} has no target region but its build region: nothing to smoke-test")
+    bad = failed(verdicts)
+    if bad:
+        good = [r for r in verdicts if r not in bad]
+        say(
+            f"smoke test failed in {', '.join(bad)}"
+            + (f"; promote the others with --regions {','.join(good)}" if good else "")
+        )
+    return not bad
