@@ -11,18 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from imageforge import process, reports
-from imageforge.azure import evidence, gallery, testvm
+from imageforge.azure import evidence, testvm
 from imageforge.azure.arm import one_line
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
 from imageforge.config import ImageDefinition
 from imageforge.errors import ConfigError, ImageforgeError
 from imageforge.pipeline.context import new_run_id, say, sigterm_as_interrupt
-from imageforge.pipeline.sandbox import sandbox_images
-from imageforge.pipeline.session import open_session
-from imageforge.pipeline.test import run_suite_on
+from imageforge.pipeline.test import run_suite_on, version_on_target
 from imageforge.site import Site
-from imageforge.versions import Version
 
 MARKER = "smoke"
 
@@ -86,7 +83,6 @@ def smoke_test_task(
     site: Site, image: ImageDefinition, version: str, *, regions: list[str], target: str | None
 ) -> bool:
     """`invoke smoke-test`: True when every region's replica passed."""
-    Version.parse(version, where="--version")
     allowed = evidence.smoke_regions(image)
     chosen = []
     for name in regions:
@@ -97,11 +93,7 @@ def smoke_test_task(
                 f"tested the version there (smoke-tested regions: {', '.join(allowed) or 'none'})"
             )
         chosen.append(short)
-    target_name, _ = site.resolve_target(target)
-    if target_name == "sandbox":
-        sandbox_images([image], [image.name], image.os)
-    session = open_session(site, target_name)
-    info = gallery.get_version(session, image, version)
+    session, info = version_on_target(site, image, version, target)
     with sigterm_as_interrupt():
         verdicts, _ = smoke_test(site, session, image, info, chosen or None)
     if not verdicts:

@@ -110,15 +110,23 @@ def test_image_task(
     region: str | None = None,
     vm_size: str | None = None,
 ) -> bool:
+    session, info = version_on_target(site, image, version, target)
+    with sigterm_as_interrupt():
+        result, _ = test_version(site, session, image, info, region=region, vm_size=vm_size)
+    return bool(result.ok)
+
+
+def version_on_target(
+    site: Site, image: ImageDefinition, version: str, target: str | None
+) -> tuple[Session, VersionInfo]:
+    """The session of ``--target`` and the version a task tests there (the sandbox refuses
+    an image it cannot boot first)."""
     Version.parse(version, where="--version")
     target_name, _ = site.resolve_target(target)
     if target_name == "sandbox":
         sandbox_images([image], [image.name], image.os)
     session = open_session(site, target_name)
-    info = gallery.get_version(session, image, version)
-    with sigterm_as_interrupt():
-        result, _ = test_version(site, session, image, info, region=region, vm_size=vm_size)
-    return bool(result.ok)
+    return session, gallery.get_version(session, image, version)
 
 
 def verify_task(

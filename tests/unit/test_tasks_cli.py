@@ -70,6 +70,22 @@ def test_a_version_with_spaces_is_an_error(pristine):
     assert "would build" not in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--version", "1.0.0", "--regions", "westeurope"],
+         ["--regions: westeurope is the build region of image",
+          "smoke-tested regions: northeurope, swedencentral"]),
+        (["--version", "1.0.0", "--regions", "atlantis"],
+         ["region 'atlantis' is not a target region of image"]),
+        (["--version", "1.0"], ["--version: invalid version '1.0'"]),
+    ],
+)  # fmt: skip
+def test_smoke_test_refuses_bad_input_before_it_starts_anything(pristine, args, fragments):
+    result = run_invoke(pristine, "smoke-test", "--image", "debian-12", *args)
+    assert_one_line_error(result, *fragments)
+
+
 def test_unknown_image(pristine):
     result = run_invoke(pristine, "render", "--image", "debian-13", "--profile", "builtin")
     assert_one_line_error(
