@@ -118,15 +118,7 @@ def promote(
         )
     publishing: dict[str, Any] = {"excludeFromLatest": False}
     if not per_region_ok:
-        publishing["targetRegions"] = [
-            {
-                "name": t.region,
-                "regionalReplicaCount": t.replicas,
-                "storageAccountType": t.storage_account_type,
-                "excludeFromLatest": t.region not in latest_regions,
-            }
-            for t in info.targets
-        ]
+        publishing["targetRegions"] = _targets(info, latest=latest_regions)
     if info.exclude_from_latest or "targetRegions" in publishing:
         info = update_version(
             session, image, info, {"properties": {"publishingProfile": publishing}}
@@ -235,15 +227,18 @@ def rollback(
 
 def _excluded_everywhere(info: VersionInfo) -> dict[str, Any]:
     """A publishingProfile update that excludes the version from latest at both levels."""
-    return {
-        "excludeFromLatest": True,
-        "targetRegions": [
-            {
-                "name": t.region,
-                "regionalReplicaCount": t.replicas,
-                "storageAccountType": t.storage_account_type,
-                "excludeFromLatest": True,
-            }
-            for t in info.targets
-        ],
-    }
+    return {"excludeFromLatest": True, "targetRegions": _targets(info, latest=set())}
+
+
+def _targets(info: VersionInfo, *, latest: set[str]) -> list[dict[str, Any]]:
+    """The version's target regions as they are, each excluded from latest unless in
+    ``latest``."""
+    return [
+        {
+            "name": t.region,
+            "regionalReplicaCount": t.replicas,
+            "storageAccountType": t.storage_account_type,
+            "excludeFromLatest": t.region not in latest,
+        }
+        for t in info.targets
+    ]

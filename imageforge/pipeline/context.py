@@ -48,7 +48,7 @@ def new_run_id() -> str:
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def _actor() -> str:
+def actor() -> str:
     """Who is acting: the Azure DevOps requester, else the local user."""
     try:
         local = getpass.getuser()
@@ -57,6 +57,11 @@ def _actor() -> str:
     return (
         os.environ.get("BUILD_REQUESTEDFOREMAIL") or os.environ.get("BUILD_REQUESTEDFOR") or local
     )
+
+
+def use_cli_auth() -> bool:
+    """Packer uses the Azure CLI's login unless a service principal secret is in the env."""
+    return not (os.environ.get("ARM_CLIENT_ID") and os.environ.get("ARM_CLIENT_SECRET"))
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,8 @@ class RunContext:
             build_id=os.environ.get("IMAGEFORGE_BUILD_ID")
             or os.environ.get("BUILD_BUILDID")
             or None,
-            actor=_actor(),
-            use_cli_auth=not (
-                os.environ.get("ARM_CLIENT_ID") and os.environ.get("ARM_CLIENT_SECRET")
-            ),
+            actor=actor(),
+            use_cli_auth=use_cli_auth(),
         )
 
 

@@ -22,7 +22,7 @@ from imageforge.config import ImageDefinition
 from imageforge.errors import AzureError
 from imageforge.kinds import Target
 from imageforge.packer import Artifact
-from imageforge.pipeline.context import RunContext, say
+from imageforge.pipeline.context import actor, say
 from imageforge.render import Profile, source_name
 from imageforge.versions import Version
 
@@ -131,8 +131,7 @@ def delete_managed_image(session: Session, image_id: str) -> None:
 def _lock_lifted(session: Session, group: str) -> contextlib.AbstractContextManager[object]:
     """The managed image lives in the gallery's group, under imageforge's CanNotDelete lock
     (``lock_gallery``): lifted around the delete, restored after, as prune does."""
-    actor = RunContext.of(session.site.root).actor
-    return locks.lifted_in(session, group, actor=actor, why="managed image cleanup")
+    return locks.lifted_in(session, group, actor=actor(), why="managed image cleanup")
 
 
 @dataclass

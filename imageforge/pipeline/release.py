@@ -17,7 +17,7 @@ from imageforge.azure.records import VersionInfo
 from imageforge.config import ImageDefinition, select_images
 from imageforge.errors import ConfigError
 from imageforge.pipeline import show
-from imageforge.pipeline.context import RunContext, say
+from imageforge.pipeline.context import actor, say
 from imageforge.pipeline.sandbox import sandbox_images
 from imageforge.pipeline.session import session_for
 from imageforge.pipeline.sharing import sharing_line
@@ -114,7 +114,7 @@ def promote_task(
         regions=regions or None,
         force=force,
         reason=reason,
-        actor=RunContext.of(site.root).actor,
+        actor=actor(),
     )
     say(result.message)
 
@@ -128,7 +128,7 @@ def rollback_task(
         session_for(site, target),
         image,
         version,
-        actor=RunContext.of(site.root).actor,
+        actor=actor(),
         reason=reason,
     )
     say(result.message)
@@ -160,7 +160,7 @@ def prune_task(
         raise ConfigError("--keep, --days and --preview-days must be >= 0")
     result = retention.prune(
         session_for(site, target), image, keep=keep, days=days, yes=yes,
-        preview_days=preview_days, actor=RunContext.of(site.root).actor,
+        preview_days=preview_days, actor=actor(),
     )  # fmt: skip
     say(result.message)
 

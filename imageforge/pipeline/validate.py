@@ -17,7 +17,7 @@ from imageforge.config import ImageDefinition, select_images
 from imageforge.errors import ConfigError, ValidationError
 from imageforge.lint import check_plugin_profile
 from imageforge.packer import Packer
-from imageforge.pipeline.context import RunContext, packer_for, resolve_profile, say
+from imageforge.pipeline.context import packer_for, resolve_profile, say, use_cli_auth
 from imageforge.pipeline.timings import Timings
 from imageforge.render import PROFILES, Profile, Renderer, RenderResult, get_profile, write_outputs
 from imageforge.site import Site
@@ -109,7 +109,7 @@ def validate_rendered(
             packer.init(result.directory)
         variables = {
             "image_version": "0.0.1",
-            "use_azure_cli_auth": "true" if RunContext.of(site.root).use_cli_auth else "false",
+            "use_azure_cli_auth": "true" if use_cli_auth() else "false",
         }
         with throwaway_key() as key:
             if image.os == "linux":
