@@ -29,6 +29,7 @@ SECURITY_TYPES = (
     "ConfidentialVmSupported",
     "ConfidentialVM",
 )
+OS_STATES = ("Generalized", "Specialized")
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
 COMMUNICATORS = {"linux": "ssh", "windows": "winrm"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -110,6 +111,12 @@ class ImageDefinition:
     managed_image: bool = False
 
     @property
+    def specialized(self) -> bool:
+        """``gallery_image.os_state = "Specialized"``: built without generalization, its VMs
+        made without osProfile (they keep the image's accounts and host keys)."""
+        return self.gallery_image.os_state == "Specialized"
+
+    @property
     def os_type(self) -> str:
         """The OS type as Azure spells it (Linux, Windows)."""
         return self.os.capitalize()
@@ -174,8 +181,15 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         sku=g.text("sku"),
         hyper_v_generation=g.text("hyper_v_generation", choices=HYPER_V_GENERATIONS),
         security_type=g.text("security_type", choices=SECURITY_TYPES),
-        os_state=g.text("os_state", choices=("Generalized",)),
+        os_state=g.text("os_state", choices=OS_STATES),
     )
+    if gallery.os_state == "Specialized" and os_name == "windows":
+        raise g.error(
+            "os_state",
+            "Specialized is supported for Linux images only: a Windows VM made without "
+            "osProfile has no administrator imageforge could test it as (Run Command adds a "
+            "per-run SSH key on Linux; nothing like it is built for WinRM)",
+        )
     if not _NAME.match(gallery.name):
         raise g.error("name", f"{gallery.name!r} is not a valid gallery image name")
     g.done()
@@ -232,7 +246,7 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
         wanted = ".sh" if os_name == "linux" else ".ps1"
         if not script.endswith(wanted):
             raise r.error(key, f"{script!r}: a {os_name} image runs {wanted} scripts")
-        if script in ("generalize.sh", "Invoke-Sysprep.ps1"):
+        if script in ("generalize.sh", "specialize.sh", "Invoke-Sysprep.ps1"):
             raise r.error(key, f"{script} runs last by itself; do not list it")
         if not (root / "provisioners" / os_name / script).is_file():
             raise r.error(key, f"provisioners/{os_name}/{script} does not exist")
@@ -250,6 +264,14 @@ def load_image_file(path: Path | str, *, repo_root: Path | None = None) -> Image
             f"a managed image cannot be made for security type {gallery.security_type} "
             "(only Standard or TrustedLaunchSupported: Azure's managed images have no trusted "
             "launch or confidential VM support)",
+        )
+    if managed_image and gallery.os_state == "Specialized":
+        # packer-plugin-azure's config.go refuses the pair too: "A managed image ... can not be
+        # Specialized"; Azure makes managed images from generalized VMs only.
+        raise r.error(
+            "managed_image",
+            "a managed image cannot be made of a Specialized image (Azure makes managed images "
+            "from generalized VMs only; packer-plugin-azure refuses the pair)",
         )
 
     ts = r.obj("test")

@@ -45,8 +45,9 @@ def _check_block(
 
 #: What packer-plugin-azure's Config.Prepare refuses among the options the templates use, with the
 #: plugin's own messages (builder/azure/arm/config.go at v2.6.3: the shared_image_gallery_
-#: destination checks, the managed image checks and the public_ip_sku checks). The real
-#: plugin's `packer validate` is the authority; this repeats its refusals where it cannot run.
+#: destination checks, the managed image checks (trusted launch, Specialized, storage) and the
+#: public_ip_sku checks). The real plugin's `packer validate` is the authority; this repeats
+#: its refusals where it cannot run.
 _REPLICATED_REGIONS = (
     "`replicated_regions` can not be defined alongside `target_region`; you can define a "
     "target_region for each destination region you wish to replicate to."
@@ -62,6 +63,11 @@ _MANAGED_TRUSTED = (
     "A managed image (managed_image_name, managed_image_resource_group_name) can not set "
     "SecureBoot or VTpm, these features are only supported when directly publishing to a Shared "
     "Image Gallery"
+)
+_MANAGED_SPECIALIZED = (
+    "A managed image (managed_image_name, managed_image_resource_group_name) can not be "
+    "Specialized (shared_image_gallery_destination.specialized can not be set), Specialized "
+    "images are only supported when directly publishing to a Shared Image Gallery"
 )
 _MANAGED_STORAGE = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS")
 _SKU_WITH_VNET = (
@@ -100,6 +106,11 @@ def _managed_image_refusals(body: dict[str, Any], where: str) -> list[str]:
     problems = [] if name and group else [f"{where}: {_MANAGED_TOGETHER}"]
     if body.get("secure_boot_enabled") or body.get("vtpm_enabled"):
         problems.append(f"{where}: {_MANAGED_TRUSTED}")
+    destinations = body.get("shared_image_gallery_destination") or []
+    if isinstance(destinations, dict):
+        destinations = [destinations]
+    if any(isinstance(d, dict) and d.get("specialized") is True for d in destinations):
+        problems.append(f"{where}: {_MANAGED_SPECIALIZED}")
     storage = body.get("managed_image_storage_account_type")
     if storage and storage not in _MANAGED_STORAGE:
         problems.append(f'{where}: The managed_image_storage_account_type "{storage}" is invalid')

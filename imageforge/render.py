@@ -64,15 +64,16 @@ class Profile:
     managed_image: bool
     #: How the gallery destination names its regions: "replication_regions" or "target_region".
     regions_syntax: str
-    #: Trusted launch options exist only in the plugin.
+    #: Only in the plugin: trusted launch options, the destination's storage_account_type.
     security_options: bool
-    #: shared_image_gallery_destination.storage_account_type exists only in the plugin.
     destination_storage_type: bool
     packer_constraint: str
     #: `public_ip_sku` (plugin >= 2.2.0): Azure creates no new Basic public IPs since 2025-03-31.
     public_ip_sku: bool = False
     #: `use_shallow_replication` (the plugin's shallow gallery destination): `--preview` builds.
     shallow_replication: bool = False
+    #: `shared_image_gallery_destination.specialized`: Packer 1.6.6 generalizes every capture.
+    specialized: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -98,6 +99,7 @@ PROFILES: dict[str, Profile] = {
         packer_constraint=">= 1.9.0",
         shallow_replication=True,
         public_ip_sku=True,
+        specialized=True,
     ),
 }
 #: 2.2.0 is the first release with `public_ip_sku` (default Standard); 2.0.x and 2.1.x always

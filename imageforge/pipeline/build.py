@@ -107,6 +107,13 @@ def build_task(
             f"--preview needs the plugin profile: Packer's built-in azure-arm ({chosen.name} "
             "profile) cannot publish a shallow version (use_shallow_replication)"
         )
+    specialized = [image.name for image in images if image.specialized]
+    if specialized and target_name == "azure" and not chosen.specialized:
+        raise ConfigError(
+            f"{', '.join(specialized)}: os_state = Specialized needs the plugin profile: "
+            f"Packer's built-in azure-arm ({chosen.name} profile) generalizes every VM it "
+            "captures (shared_image_gallery_destination.specialized is the plugin's)"
+        )
     sandbox = None
     if target_name == "sandbox" and not dry_run:
         sandbox = sandbox_to_start(site)  # before anything is written: what the sandbox needs

@@ -215,7 +215,12 @@ def test_an_object_key_given_a_string_is_refused(tmp_path):
     [
         ('"V2"', '"V3"', "hyper_v_generation", "'V3' is not one of V1, V2"),
         ('"TrustedLaunchSupported"', '"Bogus"', "security_type", "'Bogus' is not one of Standard"),
-        ('"Generalized"', '"Specialized"', "os_state", "'Specialized' is not one of Generalized"),
+        (
+            '"Generalized"',
+            '"specialized"',
+            "os_state",
+            "'specialized' is not one of Generalized, Specialized",
+        ),
         (
             '  name               = "debian-12"',
             '  name = "debian 12"',

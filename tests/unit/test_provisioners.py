@@ -15,7 +15,7 @@ from imageforge.config import load_image_file
 REPO = Path(__file__).resolve().parents[2]
 LINUX = sorted((REPO / "provisioners" / "linux").glob("*.sh"))
 WINDOWS = sorted((REPO / "provisioners" / "windows").glob("*.ps1"))
-LINUX_NAME = re.compile(r"^((install|configure|cleanup)-[a-z0-9-]+|generalize)\.sh$")
+LINUX_NAME = re.compile(r"^((install|configure|cleanup)-[a-z0-9-]+|generalize|specialize)\.sh$")
 WINDOWS_NAME = re.compile(r"^(Install|Configure|Remove|Invoke)-[A-Z][A-Za-z]+\.ps1$")
 SECRET_ECHO = re.compile(
     r"(?i)\b(echo|printf|Write-(Output|Host|Verbose|Warning))\b.*\$\{?(env:)?\w*(PASSWORD|SECRET|TOKEN)"
@@ -299,6 +299,20 @@ def test_generalize_fails_clearly_without_waagent(tmp_path):
     result = run(["/bin/bash", str(GENERALIZE)], {"PATH": str(tmp_path)})
     assert result.returncode == 1
     assert "waagent is not installed" in result.stderr
+
+
+SPECIALIZE = REPO / "provisioners" / "linux" / "specialize.sh"
+
+
+@pytest.mark.parametrize("sudo_user", ["", "root"])
+def test_specialize_refuses_to_run_except_through_sudo_as_the_build_user(sudo_user):
+    """What it does to the build user runs for real in the sandbox build of a Specialized
+    image (the image suite's test_build_user_has_no_credential_left); here, only that it
+    changes nothing when it cannot tell who the build user is."""
+    env = {"PATH": os.environ["PATH"], "SUDO_USER": sudo_user}
+    result = run(["bash", str(SPECIALIZE)], env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("specialize: run through sudo as the build user")
 
 
 def test_every_provisioner_an_image_names_exists():
