@@ -2,10 +2,11 @@
 
 On the sandbox Packer's null builder provisions a VM imageforge made (``sandbox_build_vm``):
 the image's base image in the build region, the communicator's user with a per-run key.
-``capture_version`` then deallocates and generalizes it and creates the gallery version from
-it, in the gallery's region only and excluded from latest: replication and promotion are
-later, separate steps. An image file's ``managed_image = true`` also makes a managed image from
-the same VM (``azure.managedimages``) and records its id on the version.
+``capture_version`` then deallocates and generalizes it (a Specialized image: deallocates
+only) and creates the gallery version from it, in the gallery's region only and excluded from
+latest: replication and promotion are later, separate steps. An image file's
+``managed_image = true`` also makes a managed image from the same VM
+(``azure.managedimages``) and records its id on the version.
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ def capture(
     tags: Mapping[str, object],
     shallow: bool = False,
 ) -> VersionInfo:
-    """Deallocate and generalize the build VM, then create the gallery version from it in the
-    build region only, excluded from latest, with ``tags``; returns the version as the create
-    operation answered it (no second read). ``shallow``: replicationMode Shallow, one replica
-    (a preview: the plugin's use_shallow_replication does the same on Azure)."""
+    """Deallocate and generalize the build VM (Specialized: deallocate only), then create the
+    gallery version from it in the build region only, excluded from latest, with ``tags``;
+    returns the version as the create operation answered it (no second read). ``shallow``:
+    replicationMode Shallow, one replica (a preview: the plugin's use_shallow_replication does
+    the same on Azure)."""
     site = session.site
     gallery_region = region_names.normalize(site.location)
     if region_names.normalize(vm.region) != gallery_region:
@@ -103,11 +105,11 @@ def capture(
             f"version {version} of image {image.name} already exists in gallery {site.gallery}"
         )
     vms = session.compute.virtual_machines
-    with arm_call(
-        f"generalizing build VM {vm.vm_name} in {vm.resource_group}", where=session.where
-    ):
+    doing = "deallocating" if image.specialized else "generalizing"
+    with arm_call(f"{doing} build VM {vm.vm_name} in {vm.resource_group}", where=session.where):
         vms.begin_deallocate(vm.resource_group, vm.vm_name).result()
-        vms.generalize(vm.resource_group, vm.vm_name)
+        if not image.specialized:  # os_state Specialized: captured as it is, like the plugin's
+            vms.generalize(vm.resource_group, vm.vm_name)  # specialized gallery destination
     target = next((r for r in image.target_regions if r.name == gallery_region), None)
     body = {
         "location": gallery_region,

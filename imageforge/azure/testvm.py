@@ -101,6 +101,7 @@ def deploy_test_vm(
         subnet_id=subnet_id,
         reach_timeout=reach_timeout,
         wait=wait,
+        os_profile=not image.specialized,
     )
     with throwaway_vm(session, plan) as vm:
         yield vm

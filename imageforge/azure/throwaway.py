@@ -10,8 +10,9 @@ deletes once it has expired (or its run's process is provably gone).
 Access (credentials and the NSG rule's source: ``vmaccess``):
 
 - Linux: a per-run ed25519 key, generated into a private temporary directory (0700, key file
-  0600) that is removed on exit; password authentication disabled. "Reachable" means a TCP
-  connection, an SSH banner and a successful public-key login.
+  0600) that is removed on exit; password authentication disabled. A VM from a Specialized
+  image has no osProfile: Run Command adds the key to it (``runcommand.add_login_key``).
+  "Reachable" means a TCP connection, an SSH banner and a successful public-key login.
 - Windows: a per-run random password that exists only in memory (``TestVm.password``, hidden
   from ``repr``). The image has no WinRM listener of its own: once the VM runs, Run Command
   gives it one with its own certificate (``winrmcert``), which is pinned; "reachable" means a
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imageforge import owner, tags
-from imageforge.azure import vmbodies, winrmcert
+from imageforge.azure import runcommand, vmbodies, winrmcert
 from imageforge.azure.arm import arm_call, as_json, is_not_found, one_line
 from imageforge.azure.clients import Session
 from imageforge.azure.definition import CREATED_BY_VALUE
@@ -164,6 +165,8 @@ def throwaway_vm(session: Session, plan: VmPlan) -> Iterator[TestVm]:
         else:
             password = generate_password()
         made = _create(session, plan, group, source, resource_tags, public_key, password)
+        if not plan.os_profile and public_key is not None:
+            runcommand.add_login_key(session, group, plan.vm_name, plan.username, public_key)
         certificate = None
         if image.os == "windows":
             certificate = winrmcert.configure_listener(session, group, plan.vm_name, made.host)

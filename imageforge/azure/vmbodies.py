@@ -41,6 +41,9 @@ class VmPlan:
     subnet_id: str | None
     reach_timeout: float | None
     wait: bool
+    #: False for a VM from a Specialized image: Azure refuses an osProfile for it ("Parameter
+    #: 'osProfile' is not allowed."), so the run's key is added by Run Command (``runcommand``).
+    os_profile: bool = True
 
     @property
     def vm_name(self) -> str:
@@ -116,7 +119,8 @@ def vm_body(
     public_key: str | None,
     password: str | None,
 ) -> dict[str, Any]:
-    """The VM's PUT body (the password, on Windows, goes only here)."""
+    """The VM's PUT body (the password, on Windows, goes only here); no osProfile when
+    ``plan.os_profile`` is False."""
     image = plan.image
     computer = safe_name(f"{plan.purpose}-{plan.run_id}", 15)
     if image.os == "linux":
@@ -152,13 +156,14 @@ def vm_body(
                 "managedDisk": {"storageAccountType": "Standard_LRS"},
             },
         },
-        "osProfile": os_profile,
         "networkProfile": {
             "networkInterfaces": [
                 {"id": nic_id, "properties": {"primary": True, "deleteOption": "Delete"}}
             ]
         },
     }
+    if plan.os_profile:
+        props["osProfile"] = os_profile
     spec = image.gallery_image
     if spec.hyper_v_generation == "V2" and spec.security_type.startswith("TrustedLaunch"):
         props["securityProfile"] = {

@@ -24,6 +24,7 @@ import socket
 import ssl
 from typing import Any
 
+from imageforge.azure import runcommand
 from imageforge.azure.arm import arm_call, as_json, one_line
 from imageforge.azure.clients import Session
 from imageforge.errors import AzureError
@@ -74,13 +75,8 @@ def certificate_from_result(result: dict[str, Any], address: str, *, vm: str) ->
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    stdout = stderr = ""
-    for status in result.get("value") or []:
-        code = str(status.get("code", ""))
-        if "/StdOut/" in code:
-            stdout += str(status.get("message") or "")
-        elif "/StdErr/" in code:
-            stderr += str(status.get("message") or "")
+    streams = runcommand.output(result)
+    stdout, stderr = streams.stdout, streams.stderr
     encoded = next(
         (
             line.strip()[len(MARKER) :]
