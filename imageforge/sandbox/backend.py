@@ -11,6 +11,11 @@ version, replicated or deleted, it calls a ``MachineBackend``:
   emulator's fidelity tests and the gallery lifecycle tests use it, because they test ARM
   behaviour, not machines; anything that must reach a VM uses ChrootBackend.
 
+A VM booted from a generalized image gets an ``OsProfile`` applied at its first boot; one
+booted from a specialized image gets none (``profile=None``) and keeps the source VM's
+identity: its users, keys, host keys, hostname and machine id. ``run_command`` is Run
+Command's RunShellScript: a script run by bash as root inside a running VM.
+
 Image locations are plain directories chosen by the emulator under its state dir:
 ``<state>/blobs/<region>/<blob-id>/``. The backend fills them (capture, replicate) and boots
 from them; the emulator never looks inside.
@@ -77,6 +82,31 @@ class OsProfile:
 
 
 @dataclass(frozen=True)
+class CommandOutput:
+    """What a script run by ``run_command`` left: its exit status and the tails of its output.
+
+    ``stdout`` and ``stderr`` are each at most the last ``OUTPUT_TAIL_BYTES`` bytes of what
+    the script wrote, decoded as UTF-8 (an undecodable byte becomes U+FFFD).
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+#: How much of a script's stdout and of its stderr Run Command reports: the last 4096 bytes of
+#: each (Azure's Linux Run Command extension keeps the end of long output; the figure is the
+#: one its result messages are cut to, from memory).
+OUTPUT_TAIL_BYTES = 4096
+
+
+def output_tail(data: bytes | str) -> str:
+    """The last ``OUTPUT_TAIL_BYTES`` bytes of ``data``, decoded (a split character is U+FFFD)."""
+    raw = data.encode() if isinstance(data, str) else data
+    return raw[-OUTPUT_TAIL_BYTES:].decode(errors="replace")
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Where a booted VM's sshd answers."""
 
@@ -95,13 +125,23 @@ class MachineBackend(Protocol):
         vm_key: str,
         *,
         source: BaseImage | Path,
-        profile: OsProfile,
+        profile: OsProfile | None,
         address: str,
     ) -> Endpoint:
         """Boot a VM from a base image or a captured image directory; return its endpoint.
 
         ``vm_key`` is a stable, filesystem-safe key for the VM (the emulator derives it from
         the resource id). ``address`` is the loopback address the emulator allocated.
+        ``profile`` is None for a VM from a specialized image: nothing is provisioned, the VM
+        keeps the image's users, keys, host keys, hostname and machine id.
+        """
+        ...
+
+    def run_command(self, vm_key: str, script: str, *, timeout: float) -> CommandOutput:
+        """Run ``script`` with bash as root inside the running VM; return how it ended.
+
+        A non-zero exit is a result, not an error. SandboxError when the VM is not running or
+        the script did not finish within ``timeout`` seconds (it is then killed).
         """
         ...
 
@@ -139,14 +179,16 @@ class InertBackend:
     """ARM bookkeeping without machines: VMs get an endpoint that nothing listens on.
 
     Capture and replicate write a small manifest file so a version's per-region copies exist
-    and can be checked.
+    and can be checked. ``run_command`` has no machine to run a script on: it records the
+    script and answers exit 0 with no output (bookkeeping only, like ``boot``).
     """
 
     def __init__(self) -> None:
         self.booted: dict[str, Endpoint] = {}
+        self.commands: list[tuple[str, str]] = []  # (vm_key, script) run_command was given
 
     def boot(
-        self, vm_key: str, *, source: BaseImage | Path, profile: OsProfile, address: str
+        self, vm_key: str, *, source: BaseImage | Path, profile: OsProfile | None, address: str
     ) -> Endpoint:
         if isinstance(source, Path) and not (source / "IMAGE").exists():
             raise SandboxError(f"image {source} does not exist in this region's store")
@@ -156,6 +198,10 @@ class InertBackend:
 
     def delete(self, vm_key: str) -> None:
         self.booted.pop(vm_key, None)
+
+    def run_command(self, vm_key: str, script: str, *, timeout: float) -> CommandOutput:
+        self.commands.append((vm_key, script))
+        return CommandOutput(0, "", "")
 
     def generalize(self, vm_key: str) -> None:
         return None

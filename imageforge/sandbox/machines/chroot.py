@@ -2,11 +2,11 @@
 
 See vm.py for the layout of one VM, disks.py for how a VM's disk is made from an image and
 captured back, rootfs.py for the base images, layers.py for captured images (overlay layers
-shared by reference), partial.py for images being written and checks.py for what is refused
-up front. This module ties them to the ``MachineBackend`` contract
-(imageforge/sandbox/backend.py) and makes it thread-safe: one lock per VM key serialises the
-operations on one VM, operations on different VMs run in parallel, and a short registry lock
-guards the table of running VMs.
+shared by reference), partial.py for images being written, runcommand.py for scripts run in a
+VM (Run Command) and checks.py for what is refused up front. This module ties them to the
+``MachineBackend`` contract (imageforge/sandbox/backend.py) and makes it thread-safe: one lock
+per VM key serialises the operations on one VM, operations on different VMs run in parallel,
+and a short registry lock guards the table of running VMs.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from imageforge.errors import SandboxError
 from imageforge.sandbox.backend import (
     SANDBOX_SSH_PORT,
     BaseImage,
+    CommandOutput,
     Endpoint,
     OsProfile,
     ProgressCallback,
 )
+from imageforge.sandbox.machines import runcommand
 from imageforge.sandbox.machines.checks import (
     check_address,
     check_dir,
@@ -113,16 +115,19 @@ class ChrootBackend:
     # -- MachineBackend ---------------------------------------------------------------------
 
     def boot(
-        self, vm_key: str, *, source: BaseImage | Path, profile: OsProfile, address: str
+        self, vm_key: str, *, source: BaseImage | Path, profile: OsProfile | None, address: str
     ) -> Endpoint:
         """Boot a VM from a base image or a captured image; return once its sshd answers.
 
         Booting a key that is already running returns its endpoint; booting a stopped (not
-        generalized) VM starts it again from its own disk without a new first boot.
+        generalized) VM starts it again from its own disk without a new first boot. Without a
+        ``profile`` (a specialized image) nothing is provisioned: the VM keeps the image's
+        users, keys, host keys, machine id and hostname (see vminit.py).
         """
         check_key(vm_key)
         check_address(address)
-        check_profile(profile)
+        if profile is not None:
+            check_profile(profile)
         paths = self._paths(vm_key)
         with self._locked(vm_key):
             running = self._running.get(vm_key)
@@ -146,9 +151,9 @@ class ChrootBackend:
                 "vm_key": vm_key,
                 "mode": state.get("mode") or self.mode,
                 "instance_id": state.get("instance_id") or str(uuid.uuid4()),
-                "hostname": profile.computer_name,
-                "admin_username": profile.admin_username,
-                "ssh_public_keys": list(profile.ssh_public_keys),
+                "hostname": profile.computer_name if profile else None,
+                "admin_username": profile.admin_username if profile else None,
+                "ssh_public_keys": list(profile.ssh_public_keys) if profile else [],
                 "address": address,
                 "port": SANDBOX_SSH_PORT,
                 "root": str(paths.root),
@@ -191,6 +196,28 @@ class ChrootBackend:
             with self._registry_lock:
                 self._running[vm_key] = _Running(process, endpoint)
             return endpoint
+
+    def run_command(self, vm_key: str, script: str, *, timeout: float) -> CommandOutput:
+        """Run ``script`` with bash as root inside the running VM (see runcommand.py).
+
+        SandboxError when the VM is not running, stops while the script runs, or the script
+        outlives ``timeout`` (it is killed). The VM's lock is not held while the script runs,
+        so a long script does not hold up deleting or stopping the VM.
+        """
+        check_key(vm_key)
+        paths = self._paths(vm_key)
+        with self._locked(vm_key):
+            running = self._running.get(vm_key)
+            state = vm.read_state(paths)
+            if running is None or running.process.poll() is not None or not state.get("init_pid"):
+                status = state.get("status") or "not created"
+                raise SandboxError(f"VM {vm_key} is not running ({status}); it cannot run commands")
+        output = runcommand.run_script(paths, state["init_pid"], script, timeout=timeout)
+        with self._registry_lock:
+            still = self._running.get(vm_key) is running and running.process.poll() is None
+        if not still:
+            raise SandboxError(f"VM {vm_key} stopped while the command ran")
+        return output
 
     def delete(self, vm_key: str) -> None:
         """Stop every process of the VM and remove its files (nothing is left mounted)."""

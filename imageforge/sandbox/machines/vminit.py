@@ -9,7 +9,9 @@ imageforge to be importable), always inside namespaces that ``unshare(1)`` creat
     with the usual nodes and its own devpts instance), /dev/shm and /run (tmpfs) -- all in the
     private mount namespace, so none of it is visible in the host's /proc/mounts and all of it
     disappears with the namespace. It sets the hostname in the UTS namespace, applies the
-    osProfile at first boot (as waagent/cloud-init do) and then runs the image's own sshd,
+    osProfile at first boot (as waagent/cloud-init do; a VM from a specialized image has none,
+    keeps the image's identity and takes its hostname from the image's /etc/hostname) and
+    then runs the image's own sshd,
     chrooted, restarting it if it dies and reaping orphans as an init must. SIGTERM stops
     every process of the VM; when this process dies, the kernel kills every process in the
     PID namespace.
@@ -160,13 +162,16 @@ def first_boot(root: Path, config: dict) -> None:
 
     Hostname (/etc/hostname, /etc/hosts), a fresh machine id, the admin user (home dir, bash,
     passwordless sudo via /etc/sudoers.d/waagent as waagent writes it, authorized_keys), then
-    the instance marker. SSH host keys are regenerated on every boot when missing; the RSA
-    one comes from the backend's pool of keys made ahead of time when it passed one.
+    the instance marker. A VM without an osProfile (``hostname`` None: a specialized image)
+    is not provisioned at all. SSH host keys are regenerated on every boot when missing; the
+    RSA one comes from the backend's pool of keys made ahead of time when it passed one.
     """
     hostname = config["hostname"]
     marker = root / INSTANCE_FILE
     current = marker.read_text().strip() if marker.exists() else ""
-    if current != config["instance_id"]:
+    if hostname is None:
+        log("no osProfile (specialized image): the VM keeps the image's identity")
+    elif current != config["instance_id"]:
         log(f"first boot of instance {config['instance_id']}: applying osProfile")
         (root / "etc/hostname").write_text(hostname + "\n")
         _write_hosts(root / "etc/hosts", hostname)
@@ -350,6 +355,15 @@ def supervise(root: Path, address: str, port: int) -> int:
         return 0
 
 
+def image_hostname(root: Path) -> str:
+    """The hostname the image's /etc/hostname names, or "" when it names none we can set."""
+    try:
+        name = (root / "etc/hostname").read_text().strip().split("\n")[0].strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return name if 0 < len(name.encode()) <= 64 else ""
+
+
 def _raise_stop(signum: int, frame: object) -> None:
     raise Stop()
 
@@ -360,8 +374,8 @@ def run(config: dict) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     log(f"booting VM {config['vm_key']} (pid {os.getpid()} in its namespace)")
     try:
-        socket.sethostname(config["hostname"])
         root = setup_root(config)
+        socket.sethostname(config["hostname"] or image_hostname(root) or config["vm_key"])
         first_boot(root, config)
     except Stop:
         return 0
