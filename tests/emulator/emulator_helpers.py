@@ -87,6 +87,7 @@ def make_image(
     image: str = "debian-12",
     generation: str = "V2",
     os_type: str = "Linux",
+    os_state: str = "Generalized",
 ) -> Any:
     clients.compute.galleries.begin_create_or_update(
         group, gallery, {"location": LOCATION, "properties": {"description": "test gallery"}}
@@ -99,7 +100,7 @@ def make_image(
             "location": LOCATION,
             "properties": {
                 "osType": os_type,
-                "osState": "Generalized",
+                "osState": os_state,
                 "hyperVGeneration": generation,
                 "identifier": {"publisher": "imageforge", "offer": image, "sku": generation},
             },

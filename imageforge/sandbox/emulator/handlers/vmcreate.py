@@ -1,7 +1,8 @@
 """A virtual machine's PUT: create (boot, as a long-running operation) or update.
 
 A new VM is checked and resolved by ``vmspec`` (image, OS profile, NICs, size against the
-image's Hyper-V generation), gets its own loopback address (``Emulator.allocate_address``) and
+image's Hyper-V generation; a VM from a specialized image has no OS profile and the backend
+boots it with none), gets its own loopback address (``Emulator.allocate_address``) and
 is answered 201 at once, Creating; the operation boots the machine through the backend, then
 the VM is Succeeded and running and its sshd endpoint is published on the public IP of its NIC
 (``ipAddress`` and the tag ``imageforge.sandbox-ssh-port``). A PUT of an existing VM may change
@@ -50,7 +51,7 @@ def put_vm(em: Emulator, req: ArmRequest) -> ArmResponse:
             props.get("hardwareProfile") or {"vmSize": "Standard_B2s"}
         )
         vmsizes.check_generation(str(hardware.get("vmSize") or ""), facts["hyperVGeneration"])
-        os_profile, profile = vmspec.os_profile(props, name)
+        os_profile, profile = vmspec.os_profile(props, name, facts)
         rid = common.provider_id(
             req.subscription, group.body["name"], vms.PROVIDER, "virtualMachines", name
         )
@@ -83,7 +84,8 @@ def put_vm(em: Emulator, req: ArmRequest) -> ArmResponse:
                 },
                 "dataDisks": [],
             },
-            "osProfile": os_profile,
+            # a VM from a specialized image has no osProfile at all
+            **({"osProfile": os_profile} if os_profile is not None else {}),
             "networkProfile": {
                 "networkInterfaces": copy.deepcopy(props["networkProfile"]["networkInterfaces"])
             },

@@ -4,7 +4,10 @@
   (publisher/offer/sku/version, resolved by ``find_base_image``; ``latest`` or an exact
   version the marketplace has) or a gallery image version replicated (Completed) to the VM's
   region; an image definition id or ``versions/latest`` picks Azure's "latest" there;
-- ``os_profile``: ``osProfile`` (a Linux admin user and SSH keys; secrets are not stored);
+- ``os_profile``: ``osProfile`` (a Linux admin user and SSH keys; secrets are not stored),
+  required for a generalized image and refused for a specialized one (``facts["osState"]``:
+  a gallery version's definition says it; marketplace images are generalized), whose VMs
+  keep the source VM's identity and get no osProfile at all;
 - ``nic_ids``: ``networkProfile.networkInterfaces``, NICs of the VM's region no other VM holds;
 - ``hardware_profile``: ``hardwareProfile`` (its VM size is checked against the image's
   Hyper-V generation by ``vmsizes``).
@@ -71,7 +74,11 @@ def resolve_image(
         )
     ref["version"] = version
     ref["exactVersion"] = exact
-    facts = {"osType": base.os_type, "hyperVGeneration": base.hyper_v_generation}
+    facts = {
+        "osType": base.os_type,
+        "hyperVGeneration": base.hyper_v_generation,
+        "osState": "Generalized",
+    }
     return base, ref, facts
 
 
@@ -142,13 +149,28 @@ def _gallery_image(
     facts = {
         "osType": definition.properties["osType"],
         "hyperVGeneration": definition.properties.get("hyperVGeneration", "V1"),
+        "osState": definition.properties.get("osState", "Generalized"),
         "galleryImageVersionId": version.id,
     }
     return em.blob_dir(location, version.internal["blob"]), ref, facts
 
 
-def os_profile(props: dict[str, Any], vm_name: str) -> tuple[dict[str, Any], OsProfile]:
+def os_profile(
+    props: dict[str, Any], vm_name: str, facts: dict[str, Any]
+) -> tuple[dict[str, Any] | None, OsProfile | None]:
+    """(the osProfile to store, what the backend applies at first boot), or (None, None)
+    for an image whose ``facts`` say it is Specialized.
+
+    A specialized image's VM keeps the identity of the VM it was captured from, so Azure
+    refuses an osProfile for it (InvalidParameter "Parameter 'osProfile' is not allowed.",
+    as Azure/azure-sdk-for-java#11912 and hashicorp/terraform-provider-azurerm#14549 show);
+    a generalized image needs one.
+    """
     given = props.get("osProfile")
+    if str(facts.get("osState", "Generalized")).lower() == "specialized":
+        if given is not None:
+            raise invalid_parameter("Parameter 'osProfile' is not allowed.", "osProfile")
+        return None, None
     if not isinstance(given, dict):
         raise invalid_parameter("Required parameter 'osProfile' is missing (null).", "osProfile")
     if given.get("windowsConfiguration"):
