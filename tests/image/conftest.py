@@ -71,6 +71,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "smoke: the short check of a replica in another region (boot, admin login, the image "
         "marker, the agent): `invoke smoke-test`, and the build after replication",
     )
+    config.addinivalue_line(
+        "markers",
+        "generalized: a check that holds only for a generalized image (os_state Generalized); "
+        "a Specialized image's suite does not collect it",
+    )
+    config.addinivalue_line(
+        "markers",
+        "specialized: a check that holds only for a Specialized image; a generalized image's "
+        "suite does not collect it",
+    )
     # Load the definition once at start-up, so a wrong file is a usage error (exit 4) before
     # anything connects to the host.
     definition_from(config)
@@ -98,11 +108,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("sysctl_setting", settings, ids=[name for name, _ in settings])
 
 
+def _not_for(definition: ImageDefinition | None, item: pytest.Item) -> bool:
+    """Whether ``item`` does not apply to the image: a sysctl check of an image without any, a
+    ``generalized`` check of a Specialized image or a ``specialized`` one of a generalized
+    image (without --imageforge-image: the sysctl checks are not collected, all others are)."""
+    if "sysctl_setting" in getattr(item, "fixturenames", ()):
+        return definition is None or not definition.test.sysctl
+    if definition is None:
+        return False
+    other = "generalized" if definition.specialized else "specialized"
+    return item.get_closest_marker(other) is not None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     definition = definition_from(config)
-    if definition is not None and definition.test.sysctl:
-        return
-    unused = [i for i in items if "sysctl_setting" in getattr(i, "fixturenames", ())]
+    unused = [i for i in items if _not_for(definition, i)]
     if unused:
         config.hook.pytest_deselected(items=unused)
         items[:] = [i for i in items if i not in unused]

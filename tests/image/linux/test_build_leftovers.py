@@ -1,4 +1,7 @@
-"""Nothing of the build VM is left in the image: files, histories, the build user, host keys."""
+"""Nothing of the build VM is left in the image: files, histories, the build user, host keys.
+
+A Specialized image keeps its accounts and host keys by definition (Azure provisions nothing
+on its VMs): there the build user must have no credential left instead."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def test_no_shell_histories(run_as_root):
     )
 
 
+@pytest.mark.generalized
 def test_build_user_does_not_exist(host, image_definition, request):
     build_user = image_definition.communicator.username
     admin = request.config.getoption("--imageforge-admin-user")
@@ -45,6 +49,34 @@ def test_build_user_does_not_exist(host, image_definition, request):
     )
 
 
+@pytest.mark.specialized
+def test_build_user_has_no_credential_left(host, image_definition, run_as_root, request):
+    # A Specialized image keeps its accounts (Azure provisions nothing on its VMs): the build
+    # user may stay, but nothing it logged in or became root with may (specialize.sh).
+    build_user = image_definition.communicator.username
+    admin = request.config.getoption("--imageforge-admin-user")
+    if admin == build_user:
+        pytest.skip(f"the test VM's admin user is also called {build_user!r}; cannot tell apart")
+    user = host.user(build_user)
+    if not user.exists:
+        return  # gone altogether holds as well
+    keys = run_as_root("cat %s/.ssh/authorized_keys", user.home)
+    assert not keys.stdout.strip(), (
+        f"the build user {build_user!r} still has SSH keys in {user.home}/.ssh/authorized_keys: "
+        "whoever holds the build's key can log in to every VM made from this image"
+    )
+    shadow = run_as_root("getent shadow %s", build_user).stdout.split(":")
+    password = shadow[1] if len(shadow) > 1 else ""
+    assert password.startswith(("!", "*")), (
+        f"the build user {build_user!r} has a usable password: the image carries a credential"
+    )
+    sudo = run_as_root("sudo -n -l -U %s", build_user)
+    assert "may run the following commands" not in sudo.stdout, (
+        f"the build user {build_user!r} may still use sudo (its rule outlived the build)"
+    )
+
+
+@pytest.mark.generalized
 def test_ssh_host_keys_were_regenerated_after_the_build(host):
     marker = host.file("/etc/imageforge-release")
     key = host.file("/etc/ssh/ssh_host_ed25519_key")
