@@ -191,8 +191,11 @@ def running_emulator(
     lro_seconds: float = 0.0,
     port: int = 0,
     page_size: int = 10,
+    cache_dir: Path | None = None,
 ) -> Iterator[EmulatorHandle]:
-    """Start an emulator over ``state_dir`` in a child process; stop it on exit."""
+    """Start an emulator over ``state_dir`` in a child process; stop it on exit.
+
+    ``cache_dir`` is the chroot backend's base-image cache (default: the emulator's own)."""
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     runtime_path(state_dir).unlink(missing_ok=True)
@@ -204,6 +207,7 @@ def running_emulator(
         replication_seconds=replication_seconds,
         lro_seconds=lro_seconds,
         page_size=page_size,
+        cache_dir=cache_dir,
     )
     env = child_env()
     with open(log_path, "ab") as log:

@@ -16,6 +16,7 @@ from imageforge.sandbox.emulator.handlers import (
     marketplace,
     operations,
     resourcegroups,
+    runcommand,
     sharing,
     subscriptions,
     tags,
@@ -132,6 +133,7 @@ def _routes() -> list[Route]:
         Route("GET", vm + "/instanceView", vms.get_instance_view, "compute.vm"),
         Route("POST", vm + "/deallocate", vmpower.deallocate, "compute.vm"),
         Route("POST", vm + "/generalize", vmpower.generalize, "compute.vm"),
+        Route("POST", vm + "/runCommand", runcommand.run_command, "compute.vm"),
         Route("GET", compute_loc + "/operations" + OPERATION, operations.async_status,
               "compute.vm"),
         # managed images
