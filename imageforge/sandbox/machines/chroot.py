@@ -211,6 +211,8 @@ class ChrootBackend:
             state = vm.read_state(paths)
             if running is None or running.process.poll() is not None or not state.get("init_pid"):
                 status = state.get("status") or "not created"
+                if running is None and status in ("booting", "running"):
+                    status = "not started by this sandbox process"
                 raise SandboxError(f"VM {vm_key} is not running ({status}); it cannot run commands")
         output = runcommand.run_script(paths, state["init_pid"], script, timeout=timeout)
         with self._registry_lock:
