@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +70,13 @@ def parse_junit(path: Path) -> JUnitCounts:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as err:
         raise VerifyError(f"cannot read JUnit report {path}: {err}") from None
+    return _count(root.iter("testcase"))
+
+
+def _count(cases: Iterable[ET.Element]) -> JUnitCounts:
     passed = failed = errors = skipped = 0
     failures: list[str] = []
-    for case in root.iter("testcase"):
+    for case in cases:
         name = case.get("name", "?")
         classname = case.get("classname", "")
         test_id = f"{classname}::{name}" if classname else name
@@ -86,6 +91,24 @@ def parse_junit(path: Path) -> JUnitCounts:
         else:
             passed += 1
     return JUnitCounts(passed, failed, errors, skipped, tuple(failures))
+
+
+def counts_by_host(path: Path, host_ids: Sequence[str]) -> dict[str, JUnitCounts]:
+    """``parse_junit`` per host of a run on several hosts: a test case belongs to the host
+    whose Testinfra id (``ssh://<alias>``) is its parameter, alone or first. Hosts without a
+    test case get empty counts."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as err:
+        raise VerifyError(f"cannot read JUnit report {path}: {err}") from None
+    found: dict[str, list[ET.Element]] = {h: [] for h in host_ids}
+    for case in root.iter("testcase"):
+        name = case.get("name", "")
+        for host in host_ids:
+            if f"[{host}]" in name or f"[{host}-" in name:
+                found[host].append(case)
+                break
+    return {host: _count(cases) for host, cases in found.items()}
 
 
 def sha256_file(path: Path) -> str:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from imageforge import inventory, reports
@@ -31,12 +31,14 @@ from imageforge.hostspec import (
     WINRM_CA_ENV,
     WINRM_PASSWORD_ENV,
     HostSpec,
+    SshHost,
     parse_host_spec,
     redact_host_spec,
     ssh_config_text,
+    ssh_hosts_config_text,
     stop_ssh_master,
 )
-from imageforge.junit import SuiteResult, suite_result
+from imageforge.junit import JUnitCounts, SuiteResult, counts_by_host, suite_result
 from imageforge.process import ProcessRunner, SubprocessRunner
 
 OS_SUITES = {"linux": "tests/image/linux", "windows": "tests/image/windows"}
@@ -175,7 +177,6 @@ def run_suite(
     for stale in (junit_path, summary_path):  # the evidence is this run's or none
         stale.unlink(missing_ok=True)
     run = runner or process_runner(cwd=root, timeout=timeout, what=f"the {os} suite on {shown}")
-    started = datetime.now(UTC)
     t0 = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="imageforge-verify-") as tmp:
@@ -212,12 +213,89 @@ def run_suite(
     result = suite_result(
         pytest_rc, junit_path, summary_path=summary_path, inventory_path=inventory_path, host=shown
     )
-    image_name = image_file.name.removesuffix(".pkrvars.hcl")
+    _write_summary(result, os, image_file, version, admin_user, pytest_rc, inventory_error, t0)
+    echo(result.summary_line(image_file.name.removesuffix(".pkrvars.hcl"), version))
+    return result
+
+
+def run_suite_on_hosts(
+    hosts: Sequence[SshHost],
+    *,
+    image_file: Path,
+    version: str,
+    admin_user: str,
+    report_dir: Path,
+    marker: str | None = None,
+    runner: Runner | None = None,
+    echo: Callable[[str], None] = print,
+    repo_root: Path = REPO_ROOT,
+    timeout: float = SUITE_TIMEOUT,
+) -> tuple[SuiteResult, dict[str, JUnitCounts]]:
+    """The Linux suite (or its ``marker`` checks) on several SSH hosts in one pytest session,
+    each with its own key (one ``Host <alias>`` block each in the run's ssh_config): one
+    start-up of pytest and Testinfra instead of one per host. The result of the whole run, and
+    the counts of each host by alias (from the test ids, ``ssh://<alias>``)."""
+    if not hosts:
+        raise VerifyError("no hosts to run the suite on")
+    image_file = Path(image_file).resolve()
+    root = Path(repo_root).resolve()
+    suite_dir = root / OS_SUITES["linux"]
+    for needed, what in ((image_file, "image definition"), (suite_dir, "the linux suite")):
+        if not needed.exists():
+            raise VerifyError(f"{what} {needed} does not exist")
+    ids = [f"ssh://{h.alias}" for h in hosts]
+    shown = ",".join(ids)
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    junit_path = report_dir / reports.JUNIT
+    summary_path = report_dir / reports.SUMMARY
+    for stale in (junit_path, summary_path):
+        stale.unlink(missing_ok=True)
+    run = runner or process_runner(cwd=root, timeout=timeout, what=f"the linux suite on {shown}")
+    t0 = time.monotonic()
+    env = _suite_env(parse_host_spec(ids[0]), ids[0], None)
+    with tempfile.TemporaryDirectory(prefix="imageforge-verify-") as tmp:
+        config_path = Path(tmp) / "ssh_config"
+        known = Path(tmp) / "known_hosts"
+        config_path.write_text(ssh_hosts_config_text(list(hosts), known, control_dir=Path(tmp)))
+        argv = pytest_argv(
+            suite_dir=suite_dir, host_spec=shown, junit_path=junit_path.resolve(),
+            image_file=image_file, version=version, admin_user=admin_user,
+            ssh_config=config_path, marker=marker,
+        )  # fmt: skip
+        try:
+            pytest_rc = run(argv, env, report_dir / reports.PYTEST_LOG)
+        finally:
+            for spec_id in ids:
+                stop_ssh_master(config_path, parse_host_spec(spec_id))
+    result = suite_result(
+        pytest_rc, junit_path, summary_path=summary_path, inventory_path=None, host=shown
+    )
+    per_host = counts_by_host(junit_path, ids) if junit_path.is_file() else {}
+    _write_summary(result, "linux", image_file, version, admin_user, pytest_rc, "", t0)
+    echo(result.summary_line(image_file.name.removesuffix(".pkrvars.hcl"), version))
+    counts = {h.alias: per_host.get(i, JUnitCounts()) for h, i in zip(hosts, ids, strict=True)}
+    return result, counts
+
+
+def _write_summary(
+    result: SuiteResult,
+    os: str,
+    image_file: Path,
+    version: str,
+    admin_user: str,
+    pytest_rc: int,
+    inventory_error: str,
+    t0: float,
+) -> None:
+    """summary.json beside the JUnit file: what ran where, the counts, the verdict."""
+    inventory_path = result.inventory_path
+    started = datetime.now(UTC) - timedelta(seconds=time.monotonic() - t0)
     summary = {
-        "image": image_name,
+        "image": image_file.name.removesuffix(".pkrvars.hcl"),
         "version": version,
         "os": os,
-        "host": shown,
+        "host": result.host,
         "admin_user": admin_user,
         "passed": result.passed,
         "failed": result.failed,
@@ -227,16 +305,15 @@ def run_suite(
         "pytest_exit_code": pytest_rc,
         "reason": result.reason,
         "failures": list(result.failures),
-        "junit": junit_path.name,
+        "junit": result.junit_path.name,
         "digest": result.digest,
         "inventory": inventory_path.name if inventory_path else None,
         "inventory_error": inventory_error or None,
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_seconds": round(time.monotonic() - t0, 3),
     }
-    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    echo(result.summary_line(image_name, version))
-    return result
+    assert result.summary_path is not None
+    result.summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def _environ() -> Mapping[str, str]:

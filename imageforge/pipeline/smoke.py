@@ -1,22 +1,27 @@
 """The smoke test of each replica: before a region's rollout, a VM deployed from the version's
 replica in that region runs the suite's ``smoke`` checks (boot, admin login, the image marker,
 the agent), in every target region but the build region at once, each VM in its own throw-away
-group. The verdicts go onto the version (``imageforge.smoke.<region>``), where the promote gate
+group. On Linux the checks of all regions run in one pytest session (each VM with its own
+key), after the VMs came up at once; Windows runs one session per region. The verdicts go onto
+the version (``imageforge.smoke.<region>``), where the promote gate
 reads them: a region whose replica failed is named and not promoted; the others still can be.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from imageforge import process, reports
+from imageforge import process, reports, verify
 from imageforge.azure import evidence, testvm
 from imageforge.azure.arm import one_line
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
+from imageforge.azure.throwaway import TestVm
 from imageforge.config import ImageDefinition
 from imageforge.errors import ConfigError, ImageforgeError
+from imageforge.hostspec import SshHost
 from imageforge.pipeline.context import new_run_id, say, sigterm_as_interrupt
 from imageforge.pipeline.test import run_suite_on, version_on_target
 from imageforge.site import Site
@@ -27,21 +32,16 @@ MARKER = "smoke"
 def _one_region(
     site: Site, session: Session, image: ImageDefinition, version: str, region: str, prefix: str
 ) -> str:
-    """The verdict of one region's replica (never raises for what the replica did). Its lines
-    carry the caller's prefix (a parallel build's ``[image] ``), then the region's."""
+    """Windows: the verdict of one region's replica, its own suite run over WinRM (never
+    raises for what the replica did). Its lines carry the caller's prefix, then the region's."""
     report_dir = reports.report_dir(site.reports_path, image.name, version) / f"smoke-{region}"
     with process.prefixed(f"{prefix}[{region}] "):
         try:
             with testvm.deploy_test_vm(
-                session,
-                image,
-                version,
-                run_id=new_run_id(),
-                region=region,
+                session, image, version, run_id=new_run_id(), region=region,
                 allowed_source=site.test_allowed_source or None,
-                subnet_id=site.test_subnet_id or None,
-                purpose="smoke",
-            ) as vm:
+                subnet_id=site.test_subnet_id or None, purpose="smoke",
+            ) as vm:  # fmt: skip
                 say(f"{image.name} {version}: smoke VM {vm.host}:{vm.port} in {region}")
                 result = run_suite_on(site, image, version, vm, report_dir, marker=MARKER)
         except ImageforgeError as err:
@@ -52,6 +52,83 @@ def _one_region(
             )
         say(f"{image.name} {version}: smoke test in {region}: {verdict}")
         return verdict
+
+
+def _linux_regions(
+    site: Site, session: Session, image: ImageDefinition, version: str, regions: Sequence[str]
+) -> dict[str, str]:
+    """Linux: a VM per region, deployed (and later deleted) by a thread each, all at once; the
+    smoke checks then run on every VM that came up in one pytest session (one start-up of
+    pytest and Testinfra for all regions, each VM with its own key); a verdict per region."""
+    prefix = process.console_prefix()
+    done = threading.Event()
+    ready: dict[str, Future[TestVm | None]] = {r: Future() for r in regions}
+    verdicts: dict[str, str] = {}
+
+    def hold(region: str) -> None:
+        with process.prefixed(f"{prefix}[{region}] "):
+            try:
+                with testvm.deploy_test_vm(
+                    session, image, version, run_id=new_run_id(), region=region,
+                    allowed_source=site.test_allowed_source or None,
+                    subnet_id=site.test_subnet_id or None, purpose="smoke",
+                ) as vm:  # fmt: skip
+                    say(f"{image.name} {version}: smoke VM {vm.host}:{vm.port} in {region}")
+                    ready[region].set_result(vm)
+                    done.wait()
+            except ImageforgeError as err:
+                if ready[region].done():  # the VM was tested; deleting its group failed
+                    say(f"{image.name} {version}: smoke VM in {region}: {one_line(str(err))}")
+                    return
+                verdicts[region] = f"error: {one_line(str(err), 200)}"
+                ready[region].set_result(None)
+            except BaseException as err:
+                if not ready[region].done():
+                    ready[region].set_exception(err)
+                raise
+
+    with ThreadPoolExecutor(
+        max_workers=len(regions), thread_name_prefix="imageforge-smoke"
+    ) as pool:
+        held = [pool.submit(hold, r) for r in regions]
+        try:
+            up = {r: vm for r in regions if (vm := ready[r].result()) is not None}
+            if up:
+                verdicts.update(_run_checks(site, image, version, up, prefix))
+        finally:
+            done.set()
+        for future in held:
+            future.result()
+    result = {r: verdicts.get(r, "error: no smoke check ran") for r in regions}
+    for region, verdict in result.items():
+        say(f"{image.name} {version}: smoke test in {region}: {verdict}")
+    return result
+
+
+def _run_checks(
+    site: Site, image: ImageDefinition, version: str, vms: dict[str, TestVm], prefix: str
+) -> dict[str, str]:
+    report_dir = reports.report_dir(site.reports_path, image.name, version) / "smoke"
+    hosts = [
+        SshHost(region, vm.host, vm.port, vm.username, key)
+        for region, vm in vms.items()
+        if (key := vm.ssh_key_path) is not None  # a Linux test VM always has its key
+    ]
+    with process.prefixed(f"{prefix}[smoke] "):
+        try:
+            result, counts = verify.run_suite_on_hosts(
+                hosts, image_file=image.path, version=version, admin_user=testvm.TEST_ADMIN,
+                report_dir=report_dir, marker=MARKER, repo_root=site.root,
+            )  # fmt: skip
+        except ImageforgeError as err:
+            return dict.fromkeys(vms, f"error: {one_line(str(err), 200)}")
+    verdicts = {}
+    for region, c in counts.items():
+        if c.total == 0:
+            verdicts[region] = f"error: {result.reason or 'no smoke check ran'}"
+        else:
+            verdicts[region] = evidence.smoke_verdict(c.passed, c.failed, c.errors, c.failures[:5])
+    return verdicts
 
 
 def smoke_test(
@@ -66,12 +143,16 @@ def smoke_test(
     chosen = list(regions) if regions is not None else evidence.smoke_regions(image)
     if not chosen:
         return {}, info
-    with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="imageforge-smoke") as pool:
-        prefix = process.console_prefix()
-        futures = {
-            r: pool.submit(_one_region, site, session, image, info.name, r, prefix) for r in chosen
-        }
-        verdicts = {r: f.result() for r, f in futures.items()}
+    if image.os == "linux":
+        verdicts = _linux_regions(site, session, image, info.name, chosen)
+    else:
+        with ThreadPoolExecutor(len(chosen), thread_name_prefix="imageforge-smoke") as pool:
+            prefix = process.console_prefix()
+            futures = {
+                r: pool.submit(_one_region, site, session, image, info.name, r, prefix)
+                for r in chosen
+            }
+            verdicts = {r: f.result() for r, f in futures.items()}
     return verdicts, evidence.record_smoke(session, image, info, verdicts)
 
 
