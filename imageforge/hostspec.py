@@ -13,6 +13,9 @@ VMs have new host keys every time; its shared connection ends with ``stop_ssh_ma
 
 from __future__ import annotations
 
+import subprocess
+import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +163,81 @@ def ssh_hosts_config_text(
         ]
     shared = ssh_config_text(None, known_hosts, control_dir).splitlines()[1:]
     return "\n".join(lines + shared) + "\n"
+
+
+class SharedConnections:
+    """The ssh_config of one suite run on several hosts, in ``directory`` (private to the run),
+    and each host's shared connection.
+
+    ``add`` (called by whichever thread made the host, as soon as it is up) puts the host's
+    block into the config and opens its connection (``ssh -M -N -f``) right away, so the
+    handshakes and logins happen while other hosts are still being made rather than one after
+    another at the suite's first check; that real OpenSSH login is also the host's
+    reachability check. ``close`` ends every connection.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.config_path = self.directory / "ssh_config"
+        self._hosts: list[SshHost] = []
+        self._lock = threading.Lock()
+
+    @property
+    def hosts(self) -> list[SshHost]:
+        with self._lock:
+            return list(self._hosts)
+
+    def add(self, host: SshHost, *, timeout: float, what: str) -> None:
+        """Add ``host`` and log in to it with OpenSSH (its shared connection), retrying until
+        it answers or ``timeout`` has passed: then a VerifyError names ``what``. The login is
+        what makes the host count as reachable."""
+        self._write(host)
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        while True:
+            left = deadline - time.monotonic()
+            why = self._open(host.alias, max(1.0, min(left, 30.0)))
+            if not why:
+                return
+            if time.monotonic() + delay > deadline:
+                raise VerifyError(
+                    f"{what} was not reachable (SSH login) within {timeout:.0f}s: {why}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+
+    def _write(self, host: SshHost) -> None:
+        with self._lock:
+            self._hosts.append(host)
+            text = ssh_hosts_config_text(
+                self._hosts, self.directory / "known_hosts", control_dir=self.directory
+            )
+            partial = self.config_path.with_suffix(".partial")
+            partial.write_text(text)
+            partial.replace(self.config_path)  # an ssh reading it sees the old or the new one
+
+    def _open(self, alias: str, timeout: float) -> str:
+        """One attempt at the shared connection: "" when it is open, else why not."""
+        errors = self.directory / f"{alias}.err"
+        with errors.open("wb") as err:
+            master = subprocess.Popen(
+                ["ssh", "-F", str(self.config_path), "-M", "-N", "-f", alias],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the master outlives this call: it holds no pipe
+                stderr=err,
+            )
+            try:
+                code = master.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                master.kill()
+                master.wait()
+                return f"ssh did not log in within {timeout:.0f}s"
+        text = errors.read_text(errors="replace").strip().splitlines()
+        return "" if code == 0 else (text[-1] if text else f"ssh exited {code}")
+
+    def close(self) -> None:
+        for host in self.hosts:
+            stop_ssh_master(self.config_path, HostSpec("ssh", None, host.alias, None))
 
 
 def stop_ssh_master(config_path: Path, spec: HostSpec) -> None:

@@ -31,11 +31,10 @@ from imageforge.hostspec import (
     WINRM_CA_ENV,
     WINRM_PASSWORD_ENV,
     HostSpec,
-    SshHost,
+    SharedConnections,
     parse_host_spec,
     redact_host_spec,
     ssh_config_text,
-    ssh_hosts_config_text,
     stop_ssh_master,
 )
 from imageforge.junit import JUnitCounts, SuiteResult, counts_by_host, suite_result
@@ -219,7 +218,7 @@ def run_suite(
 
 
 def run_suite_on_hosts(
-    hosts: Sequence[SshHost],
+    connections: SharedConnections,
     *,
     image_file: Path,
     version: str,
@@ -231,10 +230,11 @@ def run_suite_on_hosts(
     repo_root: Path = REPO_ROOT,
     timeout: float = SUITE_TIMEOUT,
 ) -> tuple[SuiteResult, dict[str, JUnitCounts]]:
-    """The Linux suite (or its ``marker`` checks) on several SSH hosts in one pytest session,
-    each with its own key (one ``Host <alias>`` block each in the run's ssh_config): one
-    start-up of pytest and Testinfra instead of one per host. The result of the whole run, and
-    the counts of each host by alias (from the test ids, ``ssh://<alias>``)."""
+    """The Linux suite (or its ``marker`` checks) on the hosts of ``connections`` in one pytest
+    session, each with its own key (a ``Host <alias>`` block each in the run's ssh_config):
+    one start-up of pytest and Testinfra instead of one per host. The result of the whole run,
+    and the counts of each host by alias (from the test ids, ``ssh://<alias>``)."""
+    hosts = connections.hosts
     if not hosts:
         raise VerifyError("no hosts to run the suite on")
     image_file = Path(image_file).resolve()
@@ -253,21 +253,13 @@ def run_suite_on_hosts(
         stale.unlink(missing_ok=True)
     run = runner or process_runner(cwd=root, timeout=timeout, what=f"the linux suite on {shown}")
     t0 = time.monotonic()
+    argv = pytest_argv(
+        suite_dir=suite_dir, host_spec=shown, junit_path=junit_path.resolve(),
+        image_file=image_file, version=version, admin_user=admin_user,
+        ssh_config=connections.config_path, marker=marker,
+    )  # fmt: skip
     env = _suite_env(parse_host_spec(ids[0]), ids[0], None)
-    with tempfile.TemporaryDirectory(prefix="imageforge-verify-") as tmp:
-        config_path = Path(tmp) / "ssh_config"
-        known = Path(tmp) / "known_hosts"
-        config_path.write_text(ssh_hosts_config_text(list(hosts), known, control_dir=Path(tmp)))
-        argv = pytest_argv(
-            suite_dir=suite_dir, host_spec=shown, junit_path=junit_path.resolve(),
-            image_file=image_file, version=version, admin_user=admin_user,
-            ssh_config=config_path, marker=marker,
-        )  # fmt: skip
-        try:
-            pytest_rc = run(argv, env, report_dir / reports.PYTEST_LOG)
-        finally:
-            for spec_id in ids:
-                stop_ssh_master(config_path, parse_host_spec(spec_id))
+    pytest_rc = run(argv, env, report_dir / reports.PYTEST_LOG)
     result = suite_result(
         pytest_rc, junit_path, summary_path=summary_path, inventory_path=None, host=shown
     )

@@ -9,19 +9,21 @@ reads them: a region whose replica failed is named and not promoted; the others 
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from imageforge import process, reports, verify
 from imageforge.azure import evidence, testvm
 from imageforge.azure.arm import one_line
 from imageforge.azure.clients import Session
 from imageforge.azure.records import VersionInfo
-from imageforge.azure.throwaway import TestVm
+from imageforge.azure.throwaway import REACH_TIMEOUT, TestVm
 from imageforge.config import ImageDefinition
 from imageforge.errors import ConfigError, ImageforgeError
-from imageforge.hostspec import SshHost
+from imageforge.hostspec import SharedConnections, SshHost
 from imageforge.pipeline.context import new_run_id, say, sigterm_as_interrupt
 from imageforge.pipeline.test import run_suite_on, version_on_target
 from imageforge.site import Site
@@ -60,6 +62,29 @@ def _linux_regions(
     """Linux: a VM per region, deployed (and later deleted) by a thread each, all at once; the
     smoke checks then run on every VM that came up in one pytest session (one start-up of
     pytest and Testinfra for all regions, each VM with its own key); a verdict per region."""
+    with tempfile.TemporaryDirectory(prefix="imageforge-smoke-") as tmp:
+        shared = SharedConnections(Path(tmp))
+        try:
+            verdicts = _hold_all(site, session, image, version, regions, shared)
+        finally:
+            shared.close()
+    result = {r: verdicts.get(r, "error: no smoke check ran") for r in regions}
+    for region, verdict in result.items():
+        say(f"{image.name} {version}: smoke test in {region}: {verdict}")
+    return result
+
+
+def _hold_all(
+    site: Site,
+    session: Session,
+    image: ImageDefinition,
+    version: str,
+    regions: Sequence[str],
+    shared: SharedConnections,
+) -> dict[str, str]:
+    """A thread per region deploys its VM, opens its shared SSH connection, says it is ready
+    and holds the VM until the checks are done; meanwhile this thread runs the checks of all
+    of them. The verdicts of the regions that have one."""
     prefix = process.console_prefix()
     done = threading.Event()
     ready: dict[str, Future[TestVm | None]] = {r: Future() for r in regions}
@@ -71,8 +96,14 @@ def _linux_regions(
                 with testvm.deploy_test_vm(
                     session, image, version, run_id=new_run_id(), region=region,
                     allowed_source=site.test_allowed_source or None,
-                    subnet_id=site.test_subnet_id or None, purpose="smoke",
+                    subnet_id=site.test_subnet_id or None, purpose="smoke", wait=False,
                 ) as vm:  # fmt: skip
+                    if vm.ssh_key_path is not None:  # a Linux test VM always has its key
+                        shared.add(  # the OpenSSH login is the reachability check here
+                            SshHost(region, vm.host, vm.port, vm.username, vm.ssh_key_path),
+                            timeout=REACH_TIMEOUT.get(session.target, 900.0),
+                            what=f"smoke VM {vm.host}:{vm.port} in {vm.resource_group}",
+                        )
                     say(f"{image.name} {version}: smoke VM {vm.host}:{vm.port} in {region}")
                     ready[region].set_result(vm)
                     done.wait()
@@ -92,36 +123,28 @@ def _linux_regions(
     ) as pool:
         held = [pool.submit(hold, r) for r in regions]
         try:
-            up = {r: vm for r in regions if (vm := ready[r].result()) is not None}
+            up = [r for r in regions if ready[r].result() is not None]
             if up:
-                verdicts.update(_run_checks(site, image, version, up, prefix))
+                verdicts.update(_run_checks(site, image, version, shared, prefix))
         finally:
             done.set()
         for future in held:
             future.result()
-    result = {r: verdicts.get(r, "error: no smoke check ran") for r in regions}
-    for region, verdict in result.items():
-        say(f"{image.name} {version}: smoke test in {region}: {verdict}")
-    return result
+    return verdicts
 
 
 def _run_checks(
-    site: Site, image: ImageDefinition, version: str, vms: dict[str, TestVm], prefix: str
+    site: Site, image: ImageDefinition, version: str, shared: SharedConnections, prefix: str
 ) -> dict[str, str]:
     report_dir = reports.report_dir(site.reports_path, image.name, version) / "smoke"
-    hosts = [
-        SshHost(region, vm.host, vm.port, vm.username, key)
-        for region, vm in vms.items()
-        if (key := vm.ssh_key_path) is not None  # a Linux test VM always has its key
-    ]
     with process.prefixed(f"{prefix}[smoke] "):
         try:
             result, counts = verify.run_suite_on_hosts(
-                hosts, image_file=image.path, version=version, admin_user=testvm.TEST_ADMIN,
+                shared, image_file=image.path, version=version, admin_user=testvm.TEST_ADMIN,
                 report_dir=report_dir, marker=MARKER, repo_root=site.root,
             )  # fmt: skip
         except ImageforgeError as err:
-            return dict.fromkeys(vms, f"error: {one_line(str(err), 200)}")
+            return dict.fromkeys((h.alias for h in shared.hosts), f"error: {one_line(str(err))}")
     verdicts = {}
     for region, c in counts.items():
         if c.total == 0:

@@ -5,10 +5,14 @@ test_e2e.py (a corrupted replica fails while the other region passes)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
-from imageforge.hostspec import SshHost, ssh_hosts_config_text
+import pytest
+
+from imageforge.errors import VerifyError
+from imageforge.hostspec import SharedConnections, SshHost, ssh_hosts_config_text
 from imageforge.junit import JUnitCounts, counts_by_host
 
 HOSTS = [
@@ -74,3 +78,21 @@ def test_the_counts_of_each_host_come_from_its_own_test_ids(tmp_path):
         passed=2, errors=1, failures=("test_admin::test_admin_user_exists[ssh://swedencentral]",)
     )
     assert counts["ssh://other"] == JUnitCounts()
+
+
+def test_a_host_that_never_answers_is_one_line_naming_it_after_the_timeout(tmp_path):
+    with socket.socket() as sock:  # a port that is closed: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        shared = SharedConnections(tmp_path)
+        host = SshHost("northeurope", "127.0.0.1", port, "imageforge", tmp_path / "no-key")
+        with pytest.raises(VerifyError) as refused:
+            shared.add(host, timeout=2.0, what="smoke VM 127.0.0.1 in rg-x")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "smoke VM 127.0.0.1 in rg-x was not reachable (SSH login) within 2s: "
+    )
+    assert "Connection refused" in message, message
+    assert [h.alias for h in shared.hosts] == ["northeurope"]
+    shared.close()  # no master was opened: closing is quiet

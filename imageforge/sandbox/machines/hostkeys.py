@@ -27,8 +27,10 @@ import uuid
 from pathlib import Path
 
 KEY = "ssh_host_rsa_key"
-#: Keys kept ready: one for a build VM and one for its test VM.
-SIZE = 2
+#: Keys kept ready: what one `invoke build --os linux` takes, two images side by side, each a
+#: build VM, a test VM and a smoke VM in each target region but the build region (1 + 1 + 2).
+#: A pool of 2 ran dry at the smoke stage, whose VMs then made their keys inline, at once.
+SIZE = 8
 TMP_PREFIX = ".tmp-"
 #: Consecutive ssh-keygen failures after which the pool gives up.
 MAX_FAILURES = 3
