@@ -179,38 +179,55 @@ class SharedConnections:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.config_path = self.directory / "ssh_config"
-        self._hosts: list[SshHost] = []
+        self._hosts: list[SshHost] = []  # logged in: the suite runs on these
+        self._trying: list[SshHost] = []  # in the config while their login is tried
         self._lock = threading.Lock()
 
     @property
     def hosts(self) -> list[SshHost]:
+        """The hosts logged in to, in the order they answered."""
         with self._lock:
             return list(self._hosts)
 
     def add(self, host: SshHost, *, timeout: float, what: str) -> None:
-        """Add ``host`` and log in to it with OpenSSH (its shared connection), retrying until
-        it answers or ``timeout`` has passed: then a VerifyError names ``what``. The login is
-        what makes the host count as reachable."""
-        self._write(host)
+        """Log in to ``host`` with OpenSSH (its shared connection), retrying until it answers
+        or ``timeout`` has passed; then it is one of ``hosts``. A host that never answers is a
+        VerifyError naming ``what`` and is left out of the config and of the suite's run."""
+        self._change(trying=host)
         deadline = time.monotonic() + timeout
         delay = 0.5
         while True:
             left = deadline - time.monotonic()
             why = self._open(host.alias, max(1.0, min(left, 30.0)))
             if not why:
+                self._change(answered=host)
                 return
             if time.monotonic() + delay > deadline:
+                self._change(gone=host)
                 raise VerifyError(
                     f"{what} was not reachable (SSH login) within {timeout:.0f}s: {why}"
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 10.0)
 
-    def _write(self, host: SshHost) -> None:
+    def _change(
+        self,
+        *,
+        trying: SshHost | None = None,
+        answered: SshHost | None = None,
+        gone: SshHost | None = None,
+    ) -> None:
         with self._lock:
-            self._hosts.append(host)
+            if trying is not None:
+                self._trying.append(trying)
+            for done in (answered, gone):
+                if done is not None:
+                    self._trying.remove(done)
+            if answered is not None:
+                self._hosts.append(answered)
+                return  # already in the config
             text = ssh_hosts_config_text(
-                self._hosts, self.directory / "known_hosts", control_dir=self.directory
+                self._hosts + self._trying, self.directory / "known_hosts", self.directory
             )
             partial = self.config_path.with_suffix(".partial")
             partial.write_text(text)
