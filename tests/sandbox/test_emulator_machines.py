@@ -7,18 +7,16 @@ that VM keeps the build VM's admin user, its key, host keys and hostname, as on 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
+from emulator.emulator_helpers import Clients, make_clients, make_network
 from helpers.cli import rootfs_cache
 from sandbox_helpers import KeyPair, connect, new_key, run
 
 from imageforge.sandbox.backend import Endpoint
-from imageforge.sandbox.harness import EmulatorHandle, running_emulator
+from imageforge.sandbox.harness import running_emulator
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,48 +24,24 @@ LOCATION = "westus"
 MARKETPLACE = {"publisher": "Debian", "offer": "debian-12", "sku": "12-gen2", "version": "latest"}
 
 
-class _Credential:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("sandbox", int(time.time()) + 3600)
-
-
-@dataclass
-class Arm:
-    handle: EmulatorHandle
-    compute: Any
-    network: Any
-    resource: Any
-
-
 @pytest.fixture(scope="module")
-def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arm]:
-    from azure.mgmt.compute import ComputeManagementClient
-    from azure.mgmt.network import NetworkManagementClient
-    from azure.mgmt.resource.resources import ResourceManagementClient
-
+def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
     state = tmp_path_factory.mktemp("chroot-emulator")
     with running_emulator(state, backend="chroot", cache_dir=rootfs_cache()) as handle:
-        options = {"base_url": handle.base_url, "connection_verify": str(handle.ca_path)}
-        sub = handle.subscription_id
-        arm = Arm(
-            handle,
-            ComputeManagementClient(_Credential(), sub, **options),
-            NetworkManagementClient(_Credential(), sub, **options),
-            ResourceManagementClient(_Credential(), sub, **options),
-        )
-        yield arm
-        for group in arm.resource.resource_groups.list():
-            arm.resource.resource_groups.begin_delete(group.name).result()
+        clients = make_clients(handle)
+        yield clients
+        for group in clients.resource.resource_groups.list():
+            clients.resource.resource_groups.begin_delete(group.name).result()
         assert handle.status()["vms"] == 0
 
 
-def _group(arm: Arm, name: str) -> str:
+def _group(arm: Clients, name: str) -> str:
     arm.resource.resource_groups.create_or_update(name, {"location": LOCATION})
     return name
 
 
 def _vm(
-    arm: Arm,
+    arm: Clients,
     group: str,
     name: str,
     image: dict[str, str],
@@ -76,30 +50,7 @@ def _vm(
     key: KeyPair | None = None,
 ) -> tuple[Any, Endpoint]:
     """A VM with its own network; with ``admin`` an osProfile for it and ``key``."""
-    net = arm.network
-    vnet = net.virtual_networks.begin_create_or_update(
-        group,
-        f"{name}-vnet",
-        {
-            "location": LOCATION,
-            "properties": {
-                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}],
-            },
-        },
-    ).result()
-    pip = net.public_ip_addresses.begin_create_or_update(
-        group, f"{name}-ip", {"location": LOCATION, "sku": {"name": "Standard"}}
-    ).result()
-    ip_config = {"subnet": {"id": vnet.subnets[0].id}, "publicIPAddress": {"id": pip.id}}
-    nic = net.network_interfaces.begin_create_or_update(
-        group,
-        f"{name}-nic",
-        {
-            "location": LOCATION,
-            "properties": {"ipConfigurations": [{"name": "ip", "properties": ip_config}]},
-        },
-    ).result()
+    nic = make_network(arm, group, name, LOCATION)
     props: dict[str, Any] = {
         "hardwareProfile": {"vmSize": "Standard_B2s"},
         "storageProfile": {"imageReference": image},
@@ -119,7 +70,7 @@ def _vm(
     vm = arm.compute.virtual_machines.begin_create_or_update(
         group, name, {"location": LOCATION, "properties": props}
     ).result()
-    shown = net.public_ip_addresses.get(group, f"{name}-ip")
+    shown = arm.network.public_ip_addresses.get(group, f"{name}-ip")
     return vm, Endpoint(shown.ip_address, int(shown.tags["imageforge.sandbox-ssh-port"]))
 
 
@@ -128,7 +79,7 @@ def _stdout(status: Any) -> str:
     return str(status.message).partition("[stdout]\n")[2].partition("\n[stderr]\n")[0]
 
 
-def _shell(arm: Arm, group: str, vm: str, *lines: str) -> Any:
+def _shell(arm: Clients, group: str, vm: str, *lines: str) -> Any:
     """The one status of a RunShellScript's result."""
     result = arm.compute.virtual_machines.begin_run_command(
         group, vm, {"commandId": "RunShellScript", "script": list(lines)}
@@ -137,7 +88,7 @@ def _shell(arm: Arm, group: str, vm: str, *lines: str) -> Any:
     return result.value[0]
 
 
-def test_run_command_runs_the_script_as_root_in_the_vm(arm: Arm) -> None:
+def test_run_command_runs_the_script_as_root_in_the_vm(arm: Clients) -> None:
     group = _group(arm, "rc-group")
     key = new_key()
     _vm(arm, group, "rc-vm", MARKETPLACE, admin="azureuser", key=key)
@@ -158,11 +109,11 @@ def test_run_command_runs_the_script_as_root_in_the_vm(arm: Arm) -> None:
         "Enable failed: failed to execute command: command terminated with exit status=7\n"
         "[stdout]\npartial\n\n[stderr]\nbroken\n"
     )
-    log = (arm.handle.state_dir / "emulator.log").read_text()
+    log = (arm.arm.state_dir / "emulator.log").read_text()
     assert "partial" not in log and "broken" not in log, "script output stays out of the log"
 
 
-def test_a_specialized_version_of_a_build_vm_keeps_its_identity(arm: Arm) -> None:
+def test_a_specialized_version_of_a_build_vm_keeps_its_identity(arm: Clients) -> None:
     group = _group(arm, "spec-group")
     key = new_key()
     build, build_endpoint = _vm(arm, group, "build-vm", MARKETPLACE, admin="packer", key=key)
